@@ -1,0 +1,60 @@
+import type { HistoryRow } from '../plan.js'
+import type { Revision } from '../revisions/revision.js'
+import type { SqlSyntax } from '../revisions/split.js'
+import type { DialectName, MigrationContext } from '../types.js'
+
+/** What the orchestration needs from a database. Each dialect file implements it; migrator.ts has no per-database branches. */
+export interface Dialect {
+  name: DialectName
+  syntax: SqlSyntax
+  /** Where we migrate, for messages: never carries a password. */
+  display: string
+  /** Why a statement cannot run inside a transaction, or undefined when it can. */
+  nonTransactional(statement: string): string | undefined
+  /** The fast path: exactly one query. A missing table is an empty history. */
+  readHistory(): Promise<HistoryRow[]>
+  /** Errors that mean "not accepting connections yet": retried with backoff until connectTimeout. */
+  isTransient(error: unknown): boolean
+  /** The dedicated connection that takes the lock and runs the revisions. */
+  openSession(): Promise<Session>
+  /** Closes what the dialect opened; never a client the caller passed in. */
+  close(): Promise<void>
+}
+
+export interface ApplyHooks {
+  started(revision: Revision): void
+  /** The `log` a function revision's context carries. */
+  log(revision: Revision): MigrationContext['log']
+  signal: AbortSignal | undefined
+}
+
+export interface Session {
+  /** One attempt at the migration lock; never blocks. */
+  tryLock(): Promise<boolean>
+  /** Who holds the lock, for logs and LOCK_TIMEOUT. */
+  lockHolder(): Promise<string | undefined>
+  /** The history read under the lock; null when the table does not exist yet. */
+  readHistory(): Promise<HistoryRow[] | null>
+  createHistory(): Promise<void>
+  /** Runs revisions and writes their history rows in one transaction; returns each one's duration. */
+  applyInTransaction(revisions: Revision[], hooks: ApplyHooks): Promise<number[]>
+  /** Runs a revision outside a transaction between a `running` and an `applied` row. */
+  applyOutsideTransaction(revision: Revision, hooks: ApplyHooks): Promise<number>
+  /** A revision failed only because it waited too long for a table lock: safe to retry. */
+  isLockConflict(error: unknown): boolean
+  /** Sessions that block this connection right now, described for a log line. */
+  blockers(): Promise<string[]>
+  /** What an interrupted no-transaction revision may have left behind, with how to clean it up. */
+  leftovers(): Promise<string[]>
+  /** Frees the lock and the connection. */
+  release(): Promise<void>
+}
+
+/** Settings every dialect receives. */
+export interface DialectConfig {
+  table: string
+  schema: string
+  instanceId: string
+  ddlLockTimeout: number
+  debug: (message: string) => void
+}

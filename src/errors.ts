@@ -1,0 +1,58 @@
+/** Stable error codes: match on these, never on messages. */
+export type MigrationErrorCode =
+  | 'INVALID_OPTIONS'
+  | 'INVALID_REVISION'
+  | 'DRIVER_MISSING'
+  | 'DATABASE_UNREACHABLE'
+  | 'CHECKSUM_MISMATCH'
+  | 'OUT_OF_ORDER'
+  | 'LOCK_TIMEOUT'
+  | 'DDL_LOCK_TIMEOUT'
+  | 'MIGRATION_FAILED'
+  | 'DIRTY'
+  | 'ABORTED'
+
+export interface MigrationErrorDetails {
+  /** Revision id the error is about. */
+  revision?: string
+  /** File (or `migrations[i]`) the revision came from. */
+  file?: string
+  /** 1-based line in `file` of the statement that failed. */
+  line?: number
+  cause?: unknown
+}
+
+export class MigrationError extends Error {
+  readonly code: MigrationErrorCode
+  readonly revision?: string
+  readonly file?: string
+  readonly line?: number
+
+  constructor(code: MigrationErrorCode, message: string, details: MigrationErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause })
+    this.name = 'MigrationError'
+    this.code = code
+    if (details.revision !== undefined) this.revision = details.revision
+    if (details.file !== undefined) this.file = details.file
+    if (details.line !== undefined) this.line = details.line
+  }
+}
+
+export const isMigrationError = (e: unknown, code?: MigrationErrorCode): e is MigrationError =>
+  e instanceof MigrationError && (code === undefined || e.code === code)
+
+const urlPassword = /\b([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@/?#\s]*@/gi
+
+/** `postgres://u:secret@h/db` → `postgres://u:***@h/db`. */
+export const redactUrl = (text: string): string => text.replace(urlPassword, '$1***@')
+
+/**
+ * Returns a function that removes every URL password and every given secret from a text.
+ * Secrets shorter than 4 characters are only removed in URL form: replacing them everywhere would mangle the text.
+ */
+export function scrubber(secrets: Array<string | undefined>): (text: string) => string {
+  const list = secrets.filter((s): s is string => !!s && s.length >= 4)
+  return (text) => list.reduce((t, s) => t.split(s).join('***'), redactUrl(text))
+}
+
+export const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))

@@ -1,0 +1,17 @@
+export { migrate } from './memo.js'
+export { createMigrator, type Migrator } from './migrator.js'
+export { MigrationError, isMigrationError, type MigrationErrorCode, type MigrationErrorDetails } from './errors.js'
+export type {
+  AppliedRevision,
+  Awaitable,
+  DialectName,
+  HealthSnapshot,
+  Logger,
+  MigrateOptions,
+  MigrateResult,
+  MigrationContext,
+  MigrationFn,
+  MigrationStatus,
+  MigratorEvents,
+  RevisionInput,
+} from './types.js'

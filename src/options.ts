@@ -1,0 +1,72 @@
+import { hostname } from 'node:os'
+import { MigrationError } from './errors.js'
+import type { MigrateOptions } from './types.js'
+
+export interface Settings {
+  table: string
+  schema: string
+  to: string | undefined
+  transaction: 'each' | 'all'
+  allowOutOfOrder: boolean
+  lockTimeout: number
+  ddlLockTimeout: number
+  ddlRetries: number
+  connectTimeout: number
+  instanceId: string
+}
+
+const bad = (why: string): never => {
+  throw new MigrationError('INVALID_OPTIONS', why)
+}
+
+function ms(options: MigrateOptions, key: keyof MigrateOptions, fallback: number): number {
+  const v = options[key]
+  if (v === undefined) return fallback
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) bad(`"${key}" must be a number of milliseconds >= 0`)
+  return v as number
+}
+
+function identifier(options: MigrateOptions, key: 'table' | 'schema', fallback: string): string {
+  const v = options[key] ?? fallback
+  if (typeof v !== 'string' || !v || Buffer.byteLength(v) > 63) bad(`"${key}" must be a name of 1 to 63 bytes`)
+  return v
+}
+
+/** Checks options and fills in defaults; throws INVALID_OPTIONS with what to change. */
+export function settingsOf(options: MigrateOptions): Settings {
+  if (!options || typeof options !== 'object') bad('migrate() takes an options object: { url | client, dir | migrations }')
+  if ((options.url === undefined) === (options.client === undefined)) bad('Pass exactly one of "url" or "client".')
+  if (options.dir !== undefined && options.migrations !== undefined) bad('Pass "dir" or "migrations", not both.')
+  if (options.migrations !== undefined && !Array.isArray(options.migrations)) bad('"migrations" must be an array of revisions.')
+  if (options.transaction !== undefined && options.transaction !== 'each' && options.transaction !== 'all')
+    bad('"transaction" is "each" (one transaction per revision) or "all" (one for every pending revision).')
+  return {
+    table: identifier(options, 'table', 'boot_migrate_history'),
+    schema: identifier(options, 'schema', 'public'),
+    to: options.to,
+    transaction: options.transaction ?? 'each',
+    allowOutOfOrder: options.allowOutOfOrder === true,
+    lockTimeout: ms(options, 'lockTimeout', 300_000),
+    ddlLockTimeout: ms(options, 'ddlLockTimeout', 3_000),
+    ddlRetries: ms(options, 'ddlRetries', 10),
+    connectTimeout: ms(options, 'connectTimeout', 30_000),
+    instanceId: options.instanceId ?? `${hostname()}:${process.pid}`,
+  }
+}
+
+/** Passwords in the URLs we were given: removed from every message we produce. */
+export function secretsOf(options: MigrateOptions): string[] {
+  const out: string[] = []
+  for (const u of [options.url, options.migrationUrl]) {
+    const m = u && /^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:([^@/?#]+)@/i.exec(u)
+    if (m?.[1]) {
+      out.push(m[1])
+      try {
+        out.push(decodeURIComponent(m[1]))
+      } catch {}
+    }
+  }
+  const pass = (options.client as { options?: { pass?: unknown } } | undefined)?.options?.pass
+  if (typeof pass === 'string' && pass) out.push(pass)
+  return out
+}

@@ -1,0 +1,73 @@
+import { MigrationError } from './errors.js'
+import { compareIds } from './revisions/ids.js'
+import { label, type Revision } from './revisions/revision.js'
+
+export type RowState = 'running' | 'applied'
+
+/** What the fast path reads: just enough to plan. */
+export interface HistoryRow {
+  id: string
+  checksum: string | null
+  state: RowState
+}
+
+export interface Plan {
+  pending: Revision[]
+  /** Applied ids this code does not ship. */
+  unknown: string[]
+  /** Rows left `running` by a no-transaction revision: dirty unless their runner still holds the lock. */
+  running: HistoryRow[]
+  current: string | null
+  target: string | null
+}
+
+export interface PlanOptions {
+  allowOutOfOrder?: boolean
+  to?: string
+}
+
+const maxId = (ids: string[]) => ids.reduce<string | null>((m, id) => (m === null || compareIds(id, m) > 0 ? id : m), null)
+
+/** Compares the local revisions with the history. Pure: throws on drift, returns what to do. */
+export function plan(local: Revision[], history: HistoryRow[], opts: PlanOptions = {}): Plan {
+  const byId = new Map(local.map((r) => [r.id, r]))
+  const rows = new Map(history.map((h) => [h.id, h]))
+  const applied = history.filter((h) => h.state === 'applied')
+
+  for (const h of history) {
+    const r = byId.get(h.id)
+    if (r && h.checksum && r.checksum && h.checksum !== r.checksum)
+      throw new MigrationError(
+        'CHECKSUM_MISMATCH',
+        `${r.source} was changed after it was applied (checksum ${h.checksum.slice(0, 12)} in the database, ${r.checksum.slice(0, 12)} in the file). ` +
+          'Restore the file as it was applied and put the change in a new revision.',
+        { revision: r.id, file: r.source },
+      )
+  }
+
+  if (opts.to !== undefined && !byId.has(opts.to) && !rows.has(opts.to))
+    throw new MigrationError('INVALID_OPTIONS', `Target revision ${opts.to} is not one of the ${local.length} revisions found.`, { revision: opts.to })
+
+  const current = maxId(applied.map((h) => h.id))
+  const target = opts.to ?? maxId(local.map((r) => r.id)) ?? current
+  const pending = local.filter((r) => !rows.has(r.id) && target !== null && compareIds(r.id, target) <= 0)
+
+  if (!opts.allowOutOfOrder && current !== null) {
+    const late = pending.filter((r) => compareIds(r.id, current) < 0)
+    if (late.length)
+      throw new MigrationError(
+        'OUT_OF_ORDER',
+        `${late.map(label).join(', ')} ${late.length > 1 ? 'are' : 'is'} pending but sort${late.length > 1 ? '' : 's'} before ${current}, which is already applied. ` +
+          'Give the revision a newer id, or pass allowOutOfOrder: true if it is independent of the revisions after it.',
+        { revision: late[0]!.id, file: late[0]!.source },
+      )
+  }
+
+  return {
+    pending,
+    unknown: applied.filter((h) => !byId.has(h.id)).map((h) => h.id),
+    running: history.filter((h) => h.state === 'running'),
+    current,
+    target,
+  }
+}

@@ -1,0 +1,57 @@
+import { MigrationError } from '../errors.js'
+import { splitStatements, type SqlSyntax } from './split.js'
+import type { Step } from './revision.js'
+
+const directive = /^\s*--\s*migrate:([\w-]+)(.*)$/i
+
+export interface ParsedSql {
+  up: Step & { kind: 'sql' }
+  down: (Step & { kind: 'sql' }) | null
+  transaction: boolean
+}
+
+/**
+ * Parses a revision file: `-- migrate:up`, optional `-- migrate:down`, and the directive
+ * `-- migrate:no-transaction` (dbmate's `-- migrate:up transaction:false` is read too).
+ */
+export function parseSqlRevision(text: string, source: string, syntax: SqlSyntax): ParsedSql {
+  const lines = text.replace(/\r\n?/g, '\n').split('\n')
+  const sections: Record<'up' | 'down', { start: number; lines: string[] } | null> = { up: null, down: null }
+  let current: 'up' | 'down' | null = null
+  let transaction = true
+  const fail = (line: number, why: string) => {
+    throw new MigrationError('INVALID_REVISION', `${source}:${line}: ${why}`, { file: source, line })
+  }
+
+  lines.forEach((raw, index) => {
+    const lineNo = index + 1
+    const m = directive.exec(raw)
+    if (m) {
+      const word = m[1]!.toLowerCase()
+      const rest = m[2]!.trim()
+      if (word === 'up' || word === 'down') {
+        if (sections[word]) fail(lineNo, `a second "-- migrate:${word}" section`)
+        if (word === 'up' && sections.down) fail(lineNo, '"-- migrate:up" must come before "-- migrate:down"')
+        if (/transaction\s*:\s*false/i.test(rest)) transaction = false
+        else if (rest && !/^transaction\s*:\s*true$/i.test(rest)) fail(lineNo, `unknown option "${rest}" after -- migrate:${word}`)
+        sections[word] = { start: lineNo + 1, lines: [] }
+        current = word
+        return
+      }
+      if (word === 'no-transaction') {
+        transaction = false
+        return
+      }
+      fail(lineNo, `unknown directive "-- migrate:${m[1]}" (known: up, down, no-transaction)`)
+    }
+    if (current) sections[current]!.lines.push(raw)
+    else if (raw.trim() && !raw.trim().startsWith('--')) fail(lineNo, 'SQL before the "-- migrate:up" line')
+  })
+
+  if (!sections.up) fail(1, 'no "-- migrate:up" section; a revision file needs one (and may have "-- migrate:down")')
+  const step = (s: { start: number; lines: string[] }) => {
+    const body = s.lines.join('\n')
+    return { kind: 'sql' as const, text: body.trim(), statements: splitStatements(body, syntax, s.start) }
+  }
+  return { up: step(sections.up!), down: sections.down ? step(sections.down) : null, transaction }
+}

@@ -1,0 +1,132 @@
+import type { MigrationError, MigrationErrorCode } from './errors.js'
+
+export type Awaitable<T> = T | PromiseLike<T>
+
+/** What a JS/TS revision's `up`/`down` receives. `Client` is the driver object on the migration connection. */
+export interface MigrationContext<Client = unknown> {
+  /**
+   * The driver on the migration connection: a postgres.js `sql` (inside the revision's
+   * transaction when it has one) or a better-sqlite3 `Database`.
+   */
+  sql: Client
+  dialect: DialectName
+  revision: { id: string; name: string }
+  /** Runs SQL text that may hold several statements, one after another. */
+  exec(sqlText: string): Promise<void>
+  /** Runs one parameterised statement and returns its rows. */
+  query<Row = Record<string, unknown>>(sqlText: string, params?: unknown[]): Promise<Row[]>
+  log: (message: string, fields?: Record<string, unknown>) => void
+  signal: AbortSignal | undefined
+}
+
+export type MigrationFn<Client = unknown> = (ctx: MigrationContext<Client>) => Awaitable<void>
+
+/** A revision given in code (the `migrations` option), or what a module in `dir` exports. */
+export interface RevisionInput {
+  /** Sortable id, e.g. `0001` or `20261121093000`. Identity and order of the revision. */
+  id: string
+  name?: string
+  up: string | MigrationFn
+  down?: string | MigrationFn
+  /** `false` runs the revision outside a transaction (CREATE INDEX CONCURRENTLY, VACUUM …). */
+  transaction?: boolean
+  /**
+   * Stored and compared on every boot. Computed for SQL text; a function revision is only
+   * checked when it gives one (its compiled text changes with every build or bundler).
+   */
+  checksum?: string
+}
+
+export type DialectName = 'postgres' | 'sqlite'
+
+/** Structured logger: `console` or a pino-style object (`info(obj, msg)`). */
+export interface Logger {
+  debug?: (...args: unknown[]) => void
+  info: (...args: unknown[]) => void
+  warn: (...args: unknown[]) => void
+  error: (...args: unknown[]) => void
+}
+
+export interface MigrateOptions {
+  /** `postgres://…`, `sqlite:path`, `file:path` or a path ending in .db/.sqlite/.sqlite3. */
+  url?: string
+  /** An existing postgres.js `sql` or better-sqlite3 `Database`; never closed by the migrator. */
+  client?: unknown
+  /** A URL with DDL rights for the lock and the revisions, when `client`/`url` is least-privilege. */
+  migrationUrl?: string
+  /** Folder of revisions. */
+  dir?: string
+  /** Revisions given in code (bundled apps with no file system). */
+  migrations?: RevisionInput[]
+  /** History table name. Default `boot_migrate_history`. */
+  table?: string
+  /** Schema of the history table (PostgreSQL). Default `public`. */
+  schema?: string
+  /** Highest revision id to apply. Default: the newest one. */
+  to?: string
+  /** `each` (default): one transaction per revision; `all`: one around every pending revision. */
+  transaction?: 'each' | 'all'
+  /** Apply pending revisions whose id sorts before an applied one. Default false. */
+  allowOutOfOrder?: boolean
+  /** Max time to wait for another process's migration lock (ms). Default 300000. */
+  lockTimeout?: number
+  /** PostgreSQL `lock_timeout` for each transactional revision (ms). Default 3000. */
+  ddlLockTimeout?: number
+  /** Retries of a revision that hit `ddlLockTimeout`. Default 10. */
+  ddlRetries?: number
+  /** Max time to keep retrying while the database does not accept connections (ms). Default 30000. */
+  connectTimeout?: number
+  /** Recorded as `applied_by` and in the lock connection's application_name. Default `host:pid`. */
+  instanceId?: string
+  /** `console` (default), a pino-style logger, or `false` for silence. */
+  logger?: Logger | false
+  signal?: AbortSignal
+}
+
+export interface AppliedRevision {
+  id: string
+  name: string
+  durationMs: number
+}
+
+export interface MigrateResult {
+  /** Revisions this call applied, in order. */
+  applied: AppliedRevision[]
+  /** Id of the newest applied revision after the run, or null on an empty history. */
+  current: string | null
+  /** Id the run aimed for. */
+  target: string | null
+  /** Applied ids this code does not ship (the database is ahead: a newer deploy ran). */
+  unknown: string[]
+  /** True when another process had already done the work, or nothing was pending. */
+  upToDate: boolean
+  durationMs: number
+}
+
+export type MigrationStatus =
+  | 'idle'
+  | 'starting'
+  | 'waiting-for-database'
+  | 'waiting-for-lock'
+  | 'migrating'
+  | 'ready'
+  | 'failed'
+
+export interface HealthSnapshot {
+  status: MigrationStatus
+  ready: boolean
+  current: string | null
+  target: string | null
+  pending: string[]
+  applying: { id: string; name: string; sinceMs: number } | null
+  error: { code: MigrationErrorCode; message: string } | null
+}
+
+export interface MigratorEvents {
+  'lock:wait': { holder: string | undefined; waitedMs: number }
+  'lock:acquired': { waitedMs: number }
+  'migration:start': { id: string; name: string }
+  'migration:end': AppliedRevision
+  ready: MigrateResult
+  failed: MigrationError
+}
