@@ -40,6 +40,8 @@ export function parseSqlRevision(text: string, source: string, syntax: SqlSyntax
       }
       if (word === 'no-transaction') {
         transaction = false
+        // Keep the line (blank) so statement line numbers stay those of the file.
+        if (current) sections[current]!.lines.push('')
         return
       }
       fail(lineNo, `unknown directive "-- migrate:${m[1]}" (known: up, down, no-transaction)`)
