@@ -4,7 +4,9 @@ import { createMigrator } from './migrator.js'
 
 const HELP = `boot-migrate: database migrations for the boot path
 
-Usage: boot-migrate up [--url URL] [--dir DIR] [--to ID] [--table NAME] [--schema NAME] [--json]
+Usage:
+  boot-migrate up [--url URL] [--dir DIR] [--to ID] [--table NAME] [--schema NAME] [--json]
+  boot-migrate resolve ID --applied | --rolled-back     clear a dirty revision after inspecting it
 
   --url     database URL (default: $DATABASE_URL)
   --dir     folder of revisions (default: $BOOT_MIGRATE_DIR or ./migrations)
@@ -24,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
       table: { type: 'string' },
       schema: { type: 'string' },
       json: { type: 'boolean' },
+      applied: { type: 'boolean' },
+      'rolled-back': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -32,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(HELP)
     return command || values.help ? 0 : 2
   }
-  if (command !== 'up') {
+  if (command !== 'up' && command !== 'resolve') {
     console.error(`Unknown command "${command}".\n\n${HELP}`)
     return 2
   }
@@ -41,15 +45,25 @@ async function main(argv: string[]): Promise<number> {
     console.error('No database: pass --url or set DATABASE_URL.')
     return 2
   }
+  const resolveId = positionals[1]
+  if (command === 'resolve' && (!resolveId || values.applied === values['rolled-back'])) {
+    console.error('Usage: boot-migrate resolve ID --applied | --rolled-back')
+    return 2
+  }
   try {
-    const result = await createMigrator({
+    const migrator = createMigrator({
       url,
       dir: values.dir ?? process.env.BOOT_MIGRATE_DIR ?? './migrations',
       ...(values.to ? { to: values.to } : {}),
       ...(values.table ? { table: values.table } : {}),
       ...(values.schema ? { schema: values.schema } : {}),
       ...(values.json ? { logger: false as const } : {}),
-    }).run()
+    })
+    if (command === 'resolve') {
+      await migrator.resolve(resolveId!, values.applied ? 'applied' : 'rolled-back')
+      return 0
+    }
+    const result = await migrator.run()
     if (values.json) console.log(JSON.stringify(result))
     return 0
   } catch (e) {

@@ -7,6 +7,7 @@ export type MigrationErrorCode =
   | 'CHECKSUM_MISMATCH'
   | 'OUT_OF_ORDER'
   | 'LOCK_TIMEOUT'
+  | 'WAIT_TIMEOUT'
   | 'DDL_LOCK_TIMEOUT'
   | 'MIGRATION_FAILED'
   | 'DIRTY'

@@ -24,3 +24,47 @@ export function snapshot(s: HealthState, now = Date.now()): HealthSnapshot {
     error: s.error && { code: s.error.code, message: s.error.message },
   }
 }
+
+export interface ReadinessOptions {
+  /** Adds pending ids, the revision in progress and the error message: for internal endpoints only. */
+  detail?: boolean
+}
+
+/** What a probe sees: status, ids and an error code; never SQL, connection strings or stacks unless `detail`. */
+export function readinessBody(h: HealthSnapshot, options: ReadinessOptions = {}) {
+  if (options.detail) return h
+  return {
+    status: h.status,
+    ready: h.ready,
+    current: h.current,
+    target: h.target,
+    pending: h.pending.length,
+    applying: h.applying?.id ?? null,
+    error: h.error?.code ?? null,
+  }
+}
+
+/** The parts of node:http's ServerResponse the handler uses (Express, Connect and Fastify's `reply.raw` have them). */
+export interface ResponseLike {
+  statusCode: number
+  setHeader(name: string, value: string): unknown
+  end(body?: string): unknown
+}
+
+const headers = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }
+
+export function nodeHandler(read: () => HealthSnapshot, options?: ReadinessOptions) {
+  return (req: { method?: string }, res: ResponseLike): void => {
+    const h = read()
+    res.statusCode = h.ready ? 200 : 503
+    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v)
+    res.end(req?.method === 'HEAD' ? undefined : JSON.stringify(readinessBody(h, options)))
+  }
+}
+
+export function fetchHandler(read: () => HealthSnapshot, options?: ReadinessOptions) {
+  return (req?: Request): Response => {
+    const h = read()
+    return new Response(req?.method === 'HEAD' ? null : JSON.stringify(readinessBody(h, options)), { status: h.ready ? 200 : 503, headers })
+  }
+}

@@ -10,9 +10,12 @@ export interface Settings {
   allowOutOfOrder: boolean
   lockTimeout: number
   ddlLockTimeout: number
+  lockStale: number
   ddlRetries: number
   connectTimeout: number
   instanceId: string
+  mode: 'migrate' | 'wait'
+  waitTimeout: number
 }
 
 const bad = (why: string): never => {
@@ -32,6 +35,13 @@ function identifier(options: MigrateOptions, key: 'table' | 'schema', fallback: 
   return v
 }
 
+/** proper-lockfile treats anything under 2 s as 2 s; saying so beats silently using another value. */
+function lockStaleOf(options: MigrateOptions): number {
+  const v = ms(options, 'lockStale', 10_000)
+  if (v < 2_000) bad('"lockStale" must be at least 2000 ms: a lock file is refreshed every lockStale/2, at most once a second')
+  return v
+}
+
 /** Checks options and fills in defaults; throws INVALID_OPTIONS with what to change. */
 export function settingsOf(options: MigrateOptions): Settings {
   if (!options || typeof options !== 'object') bad('migrate() takes an options object: { url | client, dir | migrations }')
@@ -40,6 +50,7 @@ export function settingsOf(options: MigrateOptions): Settings {
   if (options.migrations !== undefined && !Array.isArray(options.migrations)) bad('"migrations" must be an array of revisions.')
   if (options.transaction !== undefined && options.transaction !== 'each' && options.transaction !== 'all')
     bad('"transaction" is "each" (one transaction per revision) or "all" (one for every pending revision).')
+  if (options.mode !== undefined && options.mode !== 'migrate' && options.mode !== 'wait') bad('"mode" is "migrate" or "wait".')
   return {
     table: identifier(options, 'table', 'boot_migrate_history'),
     schema: identifier(options, 'schema', 'public'),
@@ -48,9 +59,12 @@ export function settingsOf(options: MigrateOptions): Settings {
     allowOutOfOrder: options.allowOutOfOrder === true,
     lockTimeout: ms(options, 'lockTimeout', 300_000),
     ddlLockTimeout: ms(options, 'ddlLockTimeout', 3_000),
+    lockStale: lockStaleOf(options),
     ddlRetries: ms(options, 'ddlRetries', 10),
     connectTimeout: ms(options, 'connectTimeout', 30_000),
     instanceId: options.instanceId ?? `${hostname()}:${process.pid}`,
+    mode: options.mode ?? 'migrate',
+    waitTimeout: ms(options, 'waitTimeout', 300_000),
   }
 }
 

@@ -60,7 +60,7 @@ export interface MigrateOptions {
   migrations?: RevisionInput[]
   /** History table name. Default `boot_migrate_history`. */
   table?: string
-  /** Schema of the history table (PostgreSQL). Default `public`. */
+  /** Schema of the history table (PostgreSQL; SQLite has one namespace per file and ignores it). Default `public`. */
   schema?: string
   /** Highest revision id to apply. Default: the newest one. */
   to?: string
@@ -70,10 +70,22 @@ export interface MigrateOptions {
   allowOutOfOrder?: boolean
   /** Max time to wait for another process's migration lock (ms). Default 300000. */
   lockTimeout?: number
-  /** PostgreSQL `lock_timeout` for each transactional revision (ms). Default 3000. */
+  /**
+   * SQLite: after how long a lock file that its holder stopped refreshing (the process was killed) is taken
+   * over (ms). At least 2000. Default 10000.
+   */
+  lockStale?: number
+  /** PostgreSQL `lock_timeout` for each transactional revision; SQLite `busy_timeout` of the migration connection (ms). Default 3000. */
   ddlLockTimeout?: number
   /** Retries of a revision that hit `ddlLockTimeout`. Default 10. */
   ddlRetries?: number
+  /**
+   * `migrate` (default) applies pending revisions. `wait` never takes the lock or runs DDL: it polls the
+   * history until another process has brought the database to the target (replicas with a least-privilege role).
+   */
+  mode?: 'migrate' | 'wait'
+  /** With `mode: 'wait'`, how long to wait for the database to reach the target (ms). Default 300000. */
+  waitTimeout?: number
   /** Max time to keep retrying while the database does not accept connections (ms). Default 30000. */
   connectTimeout?: number
   /** Recorded as `applied_by` and in the lock connection's application_name. Default `host:pid`. */
@@ -108,6 +120,7 @@ export type MigrationStatus =
   | 'starting'
   | 'waiting-for-database'
   | 'waiting-for-lock'
+  | 'waiting-for-migration'
   | 'migrating'
   | 'ready'
   | 'failed'

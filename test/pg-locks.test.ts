@@ -41,7 +41,8 @@ describe('lock-queue safety', () => {
 
     // A long transaction that has read t: it holds ACCESS SHARE until it ends.
     const blocker = postgres(url, { max: 1, onnotice: () => undefined })
-    const [{ pid: blockerPid }] = await blocker`select pg_backend_pid() as pid`
+    const [me] = await blocker`select pg_backend_pid() as pid`
+    const blockerPid = me!.pid as number
     const release = blocker.begin(async (tx) => {
       await tx`select count(*) from t /* long report */`
       await new Promise((r) => setTimeout(r, 2500))

@@ -63,3 +63,39 @@ describe('no-transaction revisions on PostgreSQL', () => {
     expect(await sql`select state from boot_migrate_history where id = '0002'`).toEqual([{ state: 'running' }])
   })
 })
+
+describe('resolving a dirty revision', () => {
+  it('the CLI marks a dirty revision rolled back, after which the next boot runs it again', async () => {
+    const { spawnSync } = await import('node:child_process')
+    const { join } = await import('node:path')
+    const { root } = await import('./helpers.js')
+    const url = await freshDatabase()
+    const dir = await revisions({
+      '0001_t.sql': setup,
+      '0002_uniq.sql': '-- migrate:up\n-- migrate:no-transaction\ncreate unique index concurrently t_x_unique on t (x);\n',
+    })
+    await expect(createMigrator({ url, dir, logger: false }).run()).rejects.toMatchObject({ code: 'MIGRATION_FAILED' })
+    const sql = client(url)
+    // What a human does after reading the DIRTY message: clean up, fix the data, resolve.
+    await sql`drop index concurrently t_x_unique`
+    await sql`delete from t where ctid not in (select min(ctid) from t group by x)`
+    const cli = (...args: string[]) => spawnSync(process.execPath, [join(root, 'dist/cli.js'), ...args, '--url', url, '--dir', dir], { encoding: 'utf8' })
+    const resolved = cli('resolve', '0002', '--rolled-back')
+    expect(resolved.status, resolved.stdout + resolved.stderr).toBe(0)
+    await expect(createMigrator({ url, dir, logger: false }).run()).resolves.toMatchObject({ applied: [{ id: '0002' }] })
+    expect(cli('resolve', '0002', '--applied').status).toBe(1)
+  })
+
+  it('marking a dirty revision applied lets the boot go on without running it', async () => {
+    const url = await freshDatabase()
+    const dir = await revisions({
+      '0001_t.sql': setup,
+      '0002_uniq.sql': '-- migrate:up\n-- migrate:no-transaction\ncreate unique index concurrently t_x_unique on t (x);\n',
+      '0003_after.sql': '-- migrate:up\ncreate table after_it (x int);\n',
+    })
+    await expect(createMigrator({ url, dir, logger: false }).run()).rejects.toMatchObject({ code: 'MIGRATION_FAILED' })
+    await createMigrator({ url, dir, logger: false }).resolve('0002', 'applied')
+    await expect(createMigrator({ url, dir, logger: false }).run()).resolves.toMatchObject({ applied: [{ id: '0003' }] })
+    await expect(createMigrator({ url, dir, logger: false }).resolve('0002', 'applied')).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
+  })
+})

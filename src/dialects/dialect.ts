@@ -46,6 +46,10 @@ export interface Session {
   blockers(): Promise<string[]>
   /** What an interrupted no-transaction revision may have left behind, with how to clean it up. */
   leftovers(): Promise<string[]>
+  /** Clears a dirty revision after a human has looked: marks it applied, or forgets it. False when it was not dirty. */
+  resolve(id: string, outcome: 'applied' | 'rolled-back'): Promise<boolean>
+  /** Interrupts the statements in flight (shutdown); drivers that cannot interrupt stop between revisions instead. */
+  cancel?(): void
   /** Frees the lock and the connection. */
   release(): Promise<void>
 }
@@ -56,5 +60,7 @@ export interface DialectConfig {
   schema: string
   instanceId: string
   ddlLockTimeout: number
+  /** SQLite: ms after which a lock file that is no longer refreshed is taken over. */
+  lockStale?: number
   debug: (message: string) => void
 }

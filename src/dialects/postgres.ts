@@ -95,6 +95,14 @@ export async function postgresDialect(
       )
       const pid = info!.pid
       lost = false
+      // Queries in flight, so that stop() can cancel them; settled ones remove themselves.
+      const inFlight = new Set<{ cancel(): unknown }>()
+      const track = <T extends Promise<unknown> & { cancel(): unknown }>(q: T): T => {
+        inFlight.add(q)
+        const forget = () => void inFlight.delete(q)
+        q.then(forget, forget)
+        return q
+      }
       const alive = () => {
         if (lost)
           throw new MigrationError('MIGRATION_FAILED', `The connection that held the migration lock on ${display} closed; stopped before doing more.`)
@@ -136,7 +144,7 @@ export async function postgresDialect(
           // aborts the transaction, so the COMMIT at the end turns into a ROLLBACK on the server.
           const sent: Array<{ p: Promise<unknown>; rev: Revision; st?: Statement }> = []
           const send = (text: string, params: unknown[], rev: Revision, st?: Statement) => {
-            const p = sql.unsafe(text, params as never[]) as unknown as Promise<unknown>
+            const p = track(sql.unsafe(text, params as never[])) as unknown as Promise<unknown>
             p.catch(() => undefined)
             sent.push({ p, rev, ...(st ? { st } : {}) })
             return p
@@ -196,7 +204,7 @@ export async function postgresDialect(
           if (rev.up.kind === 'sql') {
             for (const [i, st] of rev.up.statements.entries()) {
               try {
-                await sql.unsafe(st.text)
+                await track(sql.unsafe(st.text))
               } catch (e) {
                 failed = { error: e as PgError, clean: i === 0 && String((e as PgError).code).startsWith('42'), st }
                 break
@@ -237,6 +245,21 @@ export async function postgresDialect(
               where not i.indisvalid and n.nspname not in ('pg_catalog', 'information_schema')`,
           )
           return rows.map((r) => `invalid index ${r.idx} left by an interrupted concurrent build: drop it with DROP INDEX CONCURRENTLY ${r.idx};`)
+        },
+        async resolve(id, outcome) {
+          const rows = await sql.unsafe(
+            outcome === 'applied'
+              ? `update ${table} set state = 'applied' where id = $1 and state = 'running' returning id`
+              : `delete from ${table} where id = $1 and state = 'running' returning id`,
+            [id],
+          )
+          return rows.length > 0
+        },
+        cancel() {
+          // Only the oldest query in flight is executing; the rest of the pipeline then fails on the
+          // aborted transaction and its COMMIT becomes a ROLLBACK. (Cancelling queued postgres.js
+          // queries as well leaves their promises pending.)
+          inFlight.values().next().value?.cancel()
         },
         async release() {
           await sql.end({ timeout: 5 })
