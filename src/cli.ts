@@ -6,6 +6,7 @@ const HELP = `boot-migrate: database migrations for the boot path
 
 Usage:
   boot-migrate up [--url URL] [--dir DIR] [--to ID] [--table NAME] [--schema NAME] [--json]
+  boot-migrate wait [--timeout MS]                      block until another process has brought the database to the target
   boot-migrate resolve ID --applied | --rolled-back     clear a dirty revision after inspecting it
 
   --url     database URL (default: $DATABASE_URL)
@@ -13,7 +14,7 @@ Usage:
   --to      highest revision id to apply
   --json    print the result as JSON
 
-Exit codes: 0 done, 1 migration error (the message says which), 2 bad usage.`
+Exit codes: 0 done (at the target), 1 migration error (the message says which), 2 bad usage.`
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -26,6 +27,7 @@ async function main(argv: string[]): Promise<number> {
       table: { type: 'string' },
       schema: { type: 'string' },
       json: { type: 'boolean' },
+      timeout: { type: 'string' },
       applied: { type: 'boolean' },
       'rolled-back': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -36,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(HELP)
     return command || values.help ? 0 : 2
   }
-  if (command !== 'up' && command !== 'resolve') {
+  if (command !== 'up' && command !== 'resolve' && command !== 'wait') {
     console.error(`Unknown command "${command}".\n\n${HELP}`)
     return 2
   }
@@ -58,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
       ...(values.table ? { table: values.table } : {}),
       ...(values.schema ? { schema: values.schema } : {}),
       ...(values.json ? { logger: false as const } : {}),
+      ...(command === 'wait' ? { mode: 'wait' as const, waitTimeout: Number(values.timeout ?? 300_000) } : {}),
     })
     if (command === 'resolve') {
       await migrator.resolve(resolveId!, values.applied ? 'applied' : 'rolled-back')

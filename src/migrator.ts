@@ -67,6 +67,7 @@ export function createMigrator(options: MigrateOptions): Migrator {
       schema: settings.schema,
       instanceId: settings.instanceId,
       ddlLockTimeout: settings.ddlLockTimeout,
+      lockStale: settings.lockStale,
       debug: (m) => log.debug(m),
     })
     try {

@@ -1,0 +1,87 @@
+import { spawn, spawnSync } from 'node:child_process'
+import { cp, mkdir, mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { client, freshDatabase, revisions, root } from './helpers.js'
+
+const running: Array<ReturnType<typeof spawn>> = []
+afterEach(() => {
+  for (const c of running.splice(0)) c.kill('SIGKILL')
+})
+
+describe('the published package', () => {
+  it('loads from CommonJS through require() as well as from ESM', () => {
+    const cjs = spawnSync(process.execPath, ['-e', "const m = require('boot-migrate'); console.log(typeof m.migrate, typeof m.createMigrator, typeof m.MigrationError)"], {
+      cwd: root,
+      encoding: 'utf8',
+    })
+    expect(cjs.stdout.trim()).toBe('function function function')
+    const esm = spawnSync(process.execPath, ['--input-type=module', '-e', "import { migrate } from 'boot-migrate'; console.log(typeof migrate)"], { cwd: root, encoding: 'utf8' })
+    expect(esm.stdout.trim()).toBe('function')
+  })
+
+  it('imports without any driver installed and names the missing one when it is needed', async () => {
+    // A project with boot-migrate and nothing else: drivers are optional peer dependencies.
+    const app = await mkdtemp(join(tmpdir(), 'boot-migrate-nodrivers-'))
+    const pkg = join(app, 'node_modules/boot-migrate')
+    await mkdir(pkg, { recursive: true })
+    await cp(join(root, 'dist'), join(pkg, 'dist'), { recursive: true })
+    await cp(join(root, 'package.json'), join(pkg, 'package.json'))
+    const script = `import { migrate } from 'boot-migrate'
+      await migrate({ url: 'postgres://x@127.0.0.1:1/x', migrations: [], logger: false }).catch((e) => console.log(e.code, e.message))`
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: app, encoding: 'utf8' })
+    expect(r.stderr).toBe('')
+    expect(r.stdout).toMatch(/^DRIVER_MISSING .*npm install postgres/)
+  })
+
+  it('the CLI waits for another process to migrate, then exits 0', async () => {
+    const url = await freshDatabase()
+    const dir = await revisions({ '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n' })
+    const cli = (...args: string[]) => spawn(process.execPath, [join(root, 'dist/cli.js'), ...args, '--url', url, '--dir', dir], { stdio: 'pipe' })
+    const waiter = cli('wait', '--timeout', '20000')
+    running.push(waiter)
+    const waited = new Promise<number | null>((resolve) => waiter.on('exit', resolve))
+    await new Promise((r) => setTimeout(r, 800))
+    expect(waiter.exitCode).toBeNull()
+    const up = cli('up', '--json')
+    let out = ''
+    up.stdout!.on('data', (d) => (out += d))
+    expect(await new Promise((resolve) => up.on('exit', resolve))).toBe(0)
+    expect(JSON.parse(out)).toMatchObject({ current: '0001', applied: [{ id: '0001' }] })
+    expect(await waited).toBe(0)
+  })
+})
+
+describe('examples', () => {
+  it('the PostgreSQL service answers 503 on /readyz until migrated, then 200, and serves the migrated table', async () => {
+    const url = await freshDatabase()
+    const child = spawn(process.execPath, [join(root, 'examples/postgres-service/server.mjs')], {
+      env: { ...process.env, DATABASE_URL: url, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    running.push(child)
+    let out = ''
+    child.stdout!.on('data', (d) => (out += d))
+    const port = await new Promise<number>((resolve) => child.stdout!.on('data', () => /localhost:(\d+)/.test(out) && resolve(Number(/localhost:(\d+)/.exec(out)![1]))))
+    const deadline = Date.now() + 15_000
+    let ready = 0
+    while (Date.now() < deadline && ready !== 200) {
+      ready = (await fetch(`http://127.0.0.1:${port}/readyz`)).status
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(ready).toBe(200)
+    expect(await (await fetch(`http://127.0.0.1:${port}/notes`)).json()).toEqual([{ id: '1', body: 'migrated at boot by boot-migrate' }])
+    child.kill('SIGTERM')
+    expect(await new Promise((resolve) => child.on('exit', (code) => resolve(code)))).toBe(0)
+    expect(await client(url)`select count(*)::int as n from boot_migrate_history`).toEqual([{ n: 2 }])
+  })
+
+  it('the serverless handler migrates on the cold start and answers warm calls', async () => {
+    const url = await freshDatabase()
+    const r = spawnSync(process.execPath, [join(root, 'examples/serverless/handler.mjs')], { env: { ...process.env, DATABASE_URL: url }, encoding: 'utf8' })
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stdout.match(/statusCode: 200/g)).toHaveLength(2)
+    expect(r.stdout.match(/applied 0001_notes/g)).toHaveLength(1)
+  })
+})
