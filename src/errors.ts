@@ -11,6 +11,7 @@ export type MigrationErrorCode =
   | 'DDL_LOCK_TIMEOUT'
   | 'MIGRATION_FAILED'
   | 'DIRTY'
+  | 'IRREVERSIBLE'
   | 'ABORTED'
 
 export interface MigrationErrorDetails {

@@ -8,10 +8,12 @@ export interface HealthState {
   target: string | null
   pending: string[]
   applying: { id: string; name: string; since: number } | null
+  /** Whether the revision in progress is being applied or reverted. */
+  direction: 'up' | 'down'
   error: MigrationError | null
 }
 
-export const initialHealth = (): HealthState => ({ status: 'idle', current: null, target: null, pending: [], applying: null, error: null })
+export const initialHealth = (): HealthState => ({ status: 'idle', current: null, target: null, pending: [], applying: null, direction: 'up', error: null })
 
 export function snapshot(s: HealthState, now = Date.now()): HealthSnapshot {
   return {

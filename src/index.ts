@@ -3,6 +3,8 @@ export { createMigrator, type Migrator } from './migrator.js'
 export { MigrationError, isMigrationError, type MigrationErrorCode, type MigrationErrorDetails } from './errors.js'
 export type {
   AppliedRevision,
+  DownOptions,
+  DownResult,
   Awaitable,
   DialectName,
   HealthSnapshot,
@@ -14,4 +16,6 @@ export type {
   MigrationStatus,
   MigratorEvents,
   RevisionInput,
+  RevisionStatus,
+  StatusReport,
 } from './types.js'

@@ -11,6 +11,15 @@ export interface HistoryRow {
   state: RowState
 }
 
+/** A history row with every column: what `status` and `history` show, and where a down script is kept. */
+export interface HistoryEntry extends HistoryRow {
+  name: string
+  appliedAt: Date
+  durationMs: number | null
+  appliedBy: string
+  downSql: string | null
+}
+
 export interface Plan {
   pending: Revision[]
   /** Applied ids this code does not ship. */

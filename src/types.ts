@@ -143,3 +143,44 @@ export interface MigratorEvents {
   ready: MigrateResult
   failed: MigrationError
 }
+
+export interface DownOptions {
+  /** Revert every applied revision newer than this id (`'base'` reverts them all). */
+  to?: string
+  /** Revert this many of the newest applied revisions. Default 1 when `to` is not given. */
+  steps?: number
+}
+
+export interface DownResult {
+  reverted: AppliedRevision[]
+  current: string | null
+}
+
+export interface RevisionStatus {
+  id: string
+  name: string
+  /** `pending` (not applied), `applied`, or `running` (a no-transaction revision interrupted: dirty). */
+  state: 'pending' | 'applied' | 'running'
+  /** File or `migrations[i]`; null for an applied revision this code does not ship. */
+  source: string | null
+  appliedAt: string | null
+  durationMs: number | null
+  appliedBy: string | null
+  /** The file changed after it was applied. */
+  checksumMismatch: boolean
+  /** Pending but sorts before an applied revision. */
+  outOfOrder: boolean
+  /** A down script exists, in the code or in the history. */
+  reversible: boolean
+}
+
+export interface StatusReport {
+  current: string | null
+  /** Newest revision this code ships. */
+  head: string | null
+  revisions: RevisionStatus[]
+  pending: string[]
+  /** Applied ids this code does not ship. */
+  unknown: string[]
+  dirty: string[]
+}

@@ -1,4 +1,4 @@
-import type { HistoryRow } from '../plan.js'
+import type { HistoryEntry, HistoryRow } from '../plan.js'
 import type { Revision } from '../revisions/revision.js'
 import type { SqlSyntax } from '../revisions/split.js'
 import type { DialectName, MigrationContext } from '../types.js'
@@ -13,12 +13,26 @@ export interface Dialect {
   nonTransactional(statement: string): string | undefined
   /** The fast path: exactly one query. A missing table is an empty history. */
   readHistory(): Promise<HistoryRow[]>
+  /** Every history row with all its columns, oldest first; [] when the table does not exist. */
+  readDetails(): Promise<HistoryEntry[]>
+  /** The schema as sorted lines (tables, columns, types, defaults, indexes, constraints), without the history table. */
+  schemaSnapshot(): Promise<string[]>
+  /** The SQL a run would send, history writes included, for review or to run by hand (offline mode). */
+  script(work: Work[]): string
   /** Errors that mean "not accepting connections yet": retried with backoff until connectTimeout. */
   isTransient(error: unknown): boolean
   /** The dedicated connection that takes the lock and runs the revisions. */
   openSession(): Promise<Session>
   /** Closes what the dialect opened; never a client the caller passed in. */
   close(): Promise<void>
+}
+
+export type Direction = 'up' | 'down'
+
+/** One revision to run in one direction. */
+export interface Work {
+  revision: Revision
+  direction: Direction
 }
 
 export interface ApplyHooks {
@@ -36,10 +50,13 @@ export interface Session {
   /** The history read under the lock; null when the table does not exist yet. */
   readHistory(): Promise<HistoryRow[] | null>
   createHistory(): Promise<void>
-  /** Runs revisions and writes their history rows in one transaction; returns each one's duration. */
-  applyInTransaction(revisions: Revision[], hooks: ApplyHooks): Promise<number[]>
-  /** Runs a revision outside a transaction between a `running` and an `applied` row. */
-  applyOutsideTransaction(revision: Revision, hooks: ApplyHooks): Promise<number>
+  /**
+   * Runs revisions and writes their history in one transaction; returns each one's duration.
+   * `up` inserts the history row, `down` runs the down step and deletes it.
+   */
+  applyInTransaction(revisions: Revision[], hooks: ApplyHooks, direction?: Direction): Promise<number[]>
+  /** Runs a revision outside a transaction, its row `running` meanwhile: `applied` after up, deleted after down. */
+  applyOutsideTransaction(revision: Revision, hooks: ApplyHooks, direction?: Direction): Promise<number>
   /** A revision failed only because it waited too long for a table lock: safe to retry. */
   isLockConflict(error: unknown): boolean
   /** Sessions that block this connection right now, described for a log line. */

@@ -2,8 +2,10 @@ import { createHash } from 'node:crypto'
 import type { Options, PostgresType, Sql } from 'postgres'
 import { MigrationError, redactUrl } from '../errors.js'
 import { revisionFailure } from '../failure.js'
+import { renderScript, sqlLiteral } from '../script.js'
+import { pgSchemaSnapshot } from './postgres-schema.js'
 import type { HistoryRow } from '../plan.js'
-import { downSql, type Revision } from '../revisions/revision.js'
+import { downSql, stepOf, type Revision } from '../revisions/revision.js'
 import { splitStatements, type SqlSyntax, type Statement } from '../revisions/split.js'
 import type { MigrationContext } from '../types.js'
 import type { ApplyHooks, Dialect, DialectConfig, Session } from './dialect.js'
@@ -60,10 +62,59 @@ export async function postgresDialect(
     }
   }
 
+  const historyDdl = [
+    ...(config.schema !== 'public' ? [`create schema if not exists ${quoteIdent(config.schema)}`] : []),
+    `create table if not exists ${table} (
+      id text primary key,
+      name text not null,
+      checksum text,
+      state text not null default 'applied' check (state in ('running', 'applied')),
+      applied_at timestamptz not null default now(),
+      duration_ms integer,
+      applied_by text not null,
+      down_sql text
+    )`,
+  ]
+
   return {
     name: 'postgres',
     syntax: SYNTAX,
     display,
+    async readDetails() {
+      try {
+        const rows = await main.unsafe<Array<Record<string, unknown>>>(
+          `select id, name, checksum, state, applied_at, duration_ms, applied_by, down_sql from ${table} order by applied_at, id`,
+        )
+        return rows.map((r) => ({
+          id: String(r.id),
+          name: String(r.name),
+          checksum: (r.checksum as string | null) ?? null,
+          state: r.state as HistoryRow['state'],
+          appliedAt: new Date(r.applied_at as Date),
+          durationMs: (r.duration_ms as number | null) ?? null,
+          appliedBy: String(r.applied_by),
+          downSql: (r.down_sql as string | null) ?? null,
+        }))
+      } catch (e) {
+        if ((e as PgError).code === '42P01') return []
+        throw e
+      }
+    },
+    schemaSnapshot: () => pgSchemaSnapshot(main, config.schema, config.table),
+    script: (work) =>
+      renderScript(
+        work,
+        {
+          begin: ['begin', `set local lock_timeout = ${Math.max(0, Math.round(config.ddlLockTimeout))}`],
+          commit: 'commit',
+          createHistory: historyDdl,
+          insert: (rev, v) =>
+            `insert into ${table} (id, name, checksum, state, applied_by, down_sql) values (${[rev.id, rev.name, v.checksum, v.state, 'sql script', v.downSql].map(sqlLiteral).join(', ')})`,
+          setState: (id, state) => `update ${table} set state = ${sqlLiteral(state)}, applied_at = now() where id = ${sqlLiteral(id)}`,
+          remove: (id) => `delete from ${table} where id = ${sqlLiteral(id)}`,
+        },
+        `boot-migrate script for ${display}`,
+      ),
     nonTransactional: (s) => NON_TRANSACTIONAL.find(([re]) => re.test(s))?.[1],
     readHistory: async () => (await readRows(main)) ?? [],
     isTransient: (e) => TRANSIENT.has(String((e as PgError)?.code)),
@@ -126,19 +177,9 @@ export async function postgresDialect(
         },
         readHistory: () => readRows(sql),
         async createHistory() {
-          if (config.schema !== 'public') await sql.unsafe(`create schema if not exists ${quoteIdent(config.schema)}`)
-          await sql.unsafe(`create table if not exists ${table} (
-            id text primary key,
-            name text not null,
-            checksum text,
-            state text not null default 'applied' check (state in ('running', 'applied')),
-            applied_at timestamptz not null default now(),
-            duration_ms integer,
-            applied_by text not null,
-            down_sql text
-          )`)
+          for (const ddl of historyDdl) await sql.unsafe(ddl)
         },
-        async applyInTransaction(revisions, hooks) {
+        async applyInTransaction(revisions, hooks, direction = 'up') {
           alive()
           // Everything is pipelined: BEGIN … COMMIT costs one round trip per revision. A failed statement
           // aborts the transaction, so the COMMIT at the end turns into a ROLLBACK on the server.
@@ -155,32 +196,34 @@ export async function postgresDialect(
             const real = failed.find((x) => ((x.r as PromiseRejectedResult).reason as PgError)?.code !== '25P02') ?? failed[0]
             return real && { error: (real.r as PromiseRejectedResult).reason as PgError, rev: real.s.rev, st: real.s.st }
           }
+          const elapsed = `(extract(epoch from clock_timestamp() - current_setting('boot_migrate.started')::timestamptz) * 1000)::int`
           let failure: { error: PgError; rev: Revision; st?: Statement | undefined } | undefined
-          const inserts: Promise<unknown>[] = []
+          const records: Promise<unknown>[] = []
           send(`begin; set local lock_timeout = ${Math.max(0, Math.round(config.ddlLockTimeout))}`, [], revisions[0]!)
           for (const rev of revisions) {
             hooks.started(rev)
+            const step = stepOf(rev, direction)
             send(`select set_config('boot_migrate.started', clock_timestamp()::text, true)`, [], rev)
-            if (rev.up.kind === 'sql') for (const st of rev.up.statements) send(st.text, [], rev, st)
+            if (step.kind === 'sql') for (const st of step.statements) send(st.text, [], rev, st)
             else {
               failure = await firstFailure()
               if (failure) break
               try {
-                await rev.up.fn(pgContext(rev, sql, hooks))
+                await step.fn(pgContext(rev, sql, hooks))
               } catch (e) {
                 failure = { error: e as PgError, rev }
                 break
               }
             }
-            inserts.push(
-              send(
-                `insert into ${table} (id, name, checksum, state, applied_by, down_sql, duration_ms)
-                 values ($1, $2, $3, 'applied', $4, $5,
-                   (extract(epoch from clock_timestamp() - current_setting('boot_migrate.started')::timestamptz) * 1000)::int)
-                 returning duration_ms`,
-                [rev.id, rev.name, rev.checksum, config.instanceId, downSql(rev)],
-                rev,
-              ),
+            records.push(
+              direction === 'up'
+                ? send(
+                    `insert into ${table} (id, name, checksum, state, applied_by, down_sql, duration_ms)
+                     values ($1, $2, $3, 'applied', $4, $5, ${elapsed}) returning duration_ms`,
+                    [rev.id, rev.name, rev.checksum, config.instanceId, downSql(rev)],
+                    rev,
+                  )
+                : send(`delete from ${table} where id = $1 returning ${elapsed} as duration_ms`, [rev.id], rev),
             )
           }
           send(failure ? 'rollback' : 'commit', [], revisions[revisions.length - 1]!)
@@ -188,21 +231,27 @@ export async function postgresDialect(
           if (failure)
             throw revisionFailure(failure.rev, failure.error, 'rolled-back', failure.st, Number(failure.error.position) || undefined)
           alive()
-          const rows = (await Promise.all(inserts)) as Array<Array<{ duration_ms: number }>>
-          return rows.map((r) => r[0]!.duration_ms)
+          const rows = (await Promise.all(records)) as Array<Array<{ duration_ms: number }>>
+          return rows.map((r) => r[0]?.duration_ms ?? 0)
         },
-        async applyOutsideTransaction(rev, hooks) {
+        async applyOutsideTransaction(rev, hooks, direction = 'up') {
           alive()
           hooks.started(rev)
           const started = Date.now()
-          await sql.unsafe(
-            `insert into ${table} (id, name, checksum, state, applied_by, down_sql) values ($1, $2, $3, 'running', $4, $5)`,
-            [rev.id, rev.name, rev.checksum, config.instanceId, downSql(rev)],
-          )
-          // A syntax or permission error on the first statement means nothing ran: the row goes, no dirty state.
+          const step = stepOf(rev, direction)
+          if (direction === 'up')
+            await sql.unsafe(`insert into ${table} (id, name, checksum, state, applied_by, down_sql) values ($1, $2, $3, 'running', $4, $5)`, [
+              rev.id,
+              rev.name,
+              rev.checksum,
+              config.instanceId,
+              downSql(rev),
+            ])
+          else await sql.unsafe(`update ${table} set state = 'running' where id = $1`, [rev.id])
+          // A syntax or permission error on the first statement means nothing ran: the row goes back, no dirty state.
           let failed: { error: PgError; clean: boolean; st?: Statement } | undefined
-          if (rev.up.kind === 'sql') {
-            for (const [i, st] of rev.up.statements.entries()) {
+          if (step.kind === 'sql') {
+            for (const [i, st] of step.statements.entries()) {
               try {
                 await track(sql.unsafe(st.text))
               } catch (e) {
@@ -212,18 +261,24 @@ export async function postgresDialect(
             }
           } else {
             try {
-              await rev.up.fn(pgContext(rev, sql, hooks))
+              await step.fn(pgContext(rev, sql, hooks))
             } catch (e) {
               failed = { error: e as PgError, clean: false }
             }
           }
           if (failed) {
-            if (failed.clean) await sql.unsafe(`delete from ${table} where id = $1 and state = 'running'`, [rev.id])
+            if (failed.clean)
+              await sql.unsafe(
+                direction === 'up' ? `delete from ${table} where id = $1 and state = 'running'` : `update ${table} set state = 'applied' where id = $1`,
+                [rev.id],
+              )
             throw revisionFailure(rev, failed.error, failed.clean ? 'nothing-applied' : 'dirty', failed.st, Number(failed.error.position) || undefined)
           }
           const duration = Date.now() - started
           alive()
-          await sql.unsafe(`update ${table} set state = 'applied', applied_at = now(), duration_ms = $2 where id = $1`, [rev.id, duration])
+          if (direction === 'up')
+            await sql.unsafe(`update ${table} set state = 'applied', applied_at = now(), duration_ms = $2 where id = $1`, [rev.id, duration])
+          else await sql.unsafe(`delete from ${table} where id = $1`, [rev.id])
           return duration
         },
         isLockConflict: (e) => ((e as { cause?: PgError })?.cause ?? (e as PgError))?.code === '55P03',

@@ -20,3 +20,6 @@ export interface Revision {
 export const downSql = (r: Revision): string | null => (r.down?.kind === 'sql' ? r.down.text : null)
 
 export const label = (r: { id: string; name: string }) => (r.name && r.name !== r.id ? `${r.id}_${r.name}` : r.id)
+
+/** The step to run in a direction; a revision without a down step is refused before it gets here. */
+export const stepOf = (r: Revision, direction: 'up' | 'down'): Step => (direction === 'up' ? r.up : r.down!)

@@ -1,0 +1,71 @@
+import { MigrationError } from './errors.js'
+import { plan } from './plan.js'
+import { compareIds } from './revisions/ids.js'
+import type { Runner } from './runner.js'
+import type { RevisionStatus, StatusReport } from './types.js'
+
+const maxId = (ids: string[]) => ids.reduce<string | null>((m, id) => (m === null || compareIds(id, m) > 0 ? id : m), null)
+
+/** Every revision, applied or pending, with when, how long and by whom; drift is reported, never thrown. */
+export function status(r: Runner): Promise<StatusReport> {
+  return r.withDatabase(async (dialect, revisions, settings) => {
+    const details = await r.reachable(dialect, settings, () => dialect.readDetails())
+    const byId = new Map(details.map((d) => [d.id, d]))
+    const current = maxId(details.filter((d) => d.state === 'applied').map((d) => d.id))
+    const rows: RevisionStatus[] = revisions.map((rev) => {
+      const d = byId.get(rev.id)
+      return {
+        id: rev.id,
+        name: rev.name,
+        state: d?.state ?? 'pending',
+        source: rev.source,
+        appliedAt: d?.appliedAt.toISOString() ?? null,
+        durationMs: d?.durationMs ?? null,
+        appliedBy: d?.appliedBy ?? null,
+        checksumMismatch: !!(d?.checksum && rev.checksum && d.checksum !== rev.checksum),
+        outOfOrder: !d && current !== null && compareIds(rev.id, current) < 0,
+        reversible: !!rev.down || !!d?.downSql,
+      }
+    })
+    const unknown = details.filter((d) => !revisions.some((x) => x.id === d.id))
+    for (const d of unknown)
+      rows.push({
+        id: d.id,
+        name: d.name,
+        state: d.state,
+        source: null,
+        appliedAt: d.appliedAt.toISOString(),
+        durationMs: d.durationMs,
+        appliedBy: d.appliedBy,
+        checksumMismatch: false,
+        outOfOrder: false,
+        reversible: !!d.downSql,
+      })
+    rows.sort((a, b) => compareIds(a.id, b.id))
+    return {
+      current,
+      head: maxId(revisions.map((x) => x.id)),
+      revisions: rows,
+      pending: rows.filter((x) => x.state === 'pending').map((x) => x.id),
+      unknown: unknown.map((d) => d.id),
+      dirty: rows.filter((x) => x.state === 'running').map((x) => x.id),
+    }
+  })
+}
+
+/**
+ * The SQL `up` would send, history writes included. With `from`, no database is read (offline):
+ * the script covers the revisions after `from` (`'base'`: all of them).
+ */
+export function script(r: Runner, opts: { from?: string; to?: string } = {}): Promise<string> {
+  return r.withDatabase(async (dialect, revisions, settings) => {
+    for (const id of [opts.from, opts.to])
+      if (id !== undefined && id !== 'base' && !revisions.some((x) => x.id === id))
+        throw new MigrationError('INVALID_OPTIONS', `Revision ${id} is not in this code.`, { revision: id })
+    const pending =
+      opts.from !== undefined
+        ? revisions.filter((x) => (opts.from === 'base' || compareIds(x.id, opts.from!) > 0) && (opts.to === undefined || compareIds(x.id, opts.to) <= 0))
+        : plan(revisions, await r.reachable(dialect, settings, () => dialect.readHistory()), { ...settings, to: opts.to }).pending
+    return dialect.script(pending.map((revision) => ({ revision, direction: 'up' as const })))
+  })
+}

@@ -1,0 +1,97 @@
+import { performance } from 'node:perf_hooks'
+import type { Dialect } from './dialects/dialect.js'
+import { MigrationError } from './errors.js'
+import type { Settings } from './options.js'
+import { plan, type HistoryRow, type Plan } from './plan.js'
+import { compareIds } from './revisions/ids.js'
+import { label, type Revision } from './revisions/revision.js'
+import type { Runner } from './runner.js'
+import type { AppliedRevision, MigrateResult } from './types.js'
+import { jitter, sleep } from './wait.js'
+
+/** The boot path: one query when nothing is pending; otherwise lock, re-read, apply. */
+export function up(r: Runner): Promise<MigrateResult> {
+  return r.withDatabase(async (dialect, revisions, settings) => {
+    const started = performance.now()
+    const track = (p: Plan) => {
+      r.state.current = p.current
+      r.state.target = p.target
+      r.state.pending = p.pending.map((x) => x.id)
+      return p
+    }
+    const finish = (p: Plan, applied: AppliedRevision[], upToDate: boolean): MigrateResult => {
+      const current = applied.reduce<string | null>((c, a) => (c === null || compareIds(a.id, c) > 0 ? a.id : c), p.current)
+      if (p.unknown.length)
+        r.log.warn(`the database has revisions this code does not ship: ${p.unknown.join(', ')} (a newer deploy ran them; allowed)`, { unknown: p.unknown })
+      return { applied, current, target: p.target, unknown: p.unknown, upToDate, durationMs: Math.round(performance.now() - started) }
+    }
+
+    let p = track(plan(revisions, await r.reachable(dialect, settings, () => dialect.readHistory()), settings))
+    if (!p.pending.length && !p.running.length) return finish(p, [], true)
+    if (settings.mode === 'wait') return finish(await waitForTarget(r, dialect, revisions, settings, track), [], true)
+    r.aborted('before migrating')
+
+    return r.withLock(dialect, settings, async (session) => {
+      let rows: HistoryRow[] | null = await session.readHistory()
+      if (!rows) {
+        await session.createHistory()
+        rows = []
+      }
+      p = track(plan(revisions, rows, settings))
+      if (p.running.length) throw await r.dirty(p.running, revisions, session)
+      if (!p.pending.length) {
+        r.log.info(`${dialect.display} is already at ${p.current ?? 'an empty history'}: another process applied the revisions`)
+        return finish(p, [], true)
+      }
+      r.log.info(`applying ${p.pending.length} revision(s) to ${dialect.display}: ${p.pending.map(label).join(', ')}`)
+      r.status('migrating')
+      const applied: AppliedRevision[] = []
+      for (const group of groups(p.pending, settings)) {
+        r.aborted(`before ${label(group[0]!)}; nothing of it is applied`)
+        const durations = await r.apply(session, settings, group, 'up')
+        group.forEach((rev, i) => {
+          const done = { id: rev.id, name: rev.name, durationMs: durations[i] ?? 0 }
+          applied.push(done)
+          r.state.current = rev.id
+          r.state.pending = r.state.pending.filter((id) => id !== rev.id)
+          r.log.info(`applied ${label(rev)} in ${done.durationMs} ms`, { revision: rev.id, durationMs: done.durationMs })
+          r.emit('migration:end', done)
+        })
+      }
+      return finish(p, applied, false)
+    })
+  })
+}
+
+/** `mode: 'wait'`: polls the history (one query each time) until another process has reached the target. */
+async function waitForTarget(r: Runner, dialect: Dialect, revisions: Revision[], settings: Settings, track: (p: Plan) => Plan): Promise<Plan> {
+  const since = Date.now()
+  r.status('waiting-for-migration')
+  r.log.info(`waiting for another process to apply ${r.state.pending.join(', ')} (mode: wait)`)
+  for (let delay = 100; ; delay = Math.min(delay * 2, 500)) {
+    const waited = Date.now() - since
+    if (waited >= settings.waitTimeout)
+      throw new MigrationError(
+        'WAIT_TIMEOUT',
+        `Waited ${Math.round(waited / 1000)}s for another process to apply ${r.state.pending.join(', ')}; mode 'wait' never migrates. ` +
+          'Check the process that should migrate (init container, CI job or a replica in mode "migrate").',
+      )
+    await sleep(Math.min(jitter(delay), settings.waitTimeout - waited), r.signal)
+    r.aborted('while waiting for another process to migrate')
+    const p = track(plan(revisions, await r.reachable(dialect, settings, () => dialect.readHistory()), settings))
+    if (!p.pending.length && !p.running.length) return p
+  }
+}
+
+/** `each`: one group per revision; `all`: one group, which a no-transaction revision cannot join. */
+function groups(pending: Revision[], settings: Settings): Revision[][] {
+  if (settings.transaction === 'each') return pending.map((x) => [x])
+  const outside = pending.find((x) => !x.transaction)
+  if (outside)
+    throw new MigrationError(
+      'INVALID_OPTIONS',
+      `transaction: 'all' cannot include ${label(outside)} (${outside.source}), which must run outside a transaction. Apply it on its own, or use transaction: 'each'.`,
+      { revision: outside.id, file: outside.source },
+    )
+  return pending.length ? [pending] : []
+}
