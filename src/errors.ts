@@ -12,6 +12,7 @@ export type MigrationErrorCode =
   | 'MIGRATION_FAILED'
   | 'DIRTY'
   | 'IRREVERSIBLE'
+  | 'ROUND_TRIP_MISMATCH'
   | 'ABORTED'
 
 export interface MigrationErrorDetails {

@@ -8,6 +8,7 @@ export type {
   Awaitable,
   DialectName,
   HealthSnapshot,
+  LocalRevision,
   Logger,
   MigrateOptions,
   MigrateResult,

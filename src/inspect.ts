@@ -2,7 +2,7 @@ import { MigrationError } from './errors.js'
 import { plan } from './plan.js'
 import { compareIds } from './revisions/ids.js'
 import type { Runner } from './runner.js'
-import type { RevisionStatus, StatusReport } from './types.js'
+import type { LocalRevision, RevisionStatus, StatusReport } from './types.js'
 
 const maxId = (ids: string[]) => ids.reduce<string | null>((m, id) => (m === null || compareIds(id, m) > 0 ? id : m), null)
 
@@ -68,4 +68,11 @@ export function script(r: Runner, opts: { from?: string; to?: string } = {}): Pr
         : plan(revisions, await r.reachable(dialect, settings, () => dialect.readHistory()), { ...settings, to: opts.to }).pending
     return dialect.script(pending.map((revision) => ({ revision, direction: 'up' as const })))
   })
+}
+
+/** The revisions this code ships, parsed and checked; reads no database. */
+export function revisions(r: Runner): Promise<LocalRevision[]> {
+  return r.withDatabase(async (_dialect, revs) =>
+    revs.map((x) => ({ id: x.id, name: x.name, source: x.source, transaction: x.transaction, reversible: !!x.down, checksum: x.checksum })),
+  )
 }

@@ -1,12 +1,12 @@
 import { down } from './down.js'
 import { MigrationError, messageOf, scrubber } from './errors.js'
 import { fetchHandler, initialHealth, nodeHandler, snapshot, type HealthState, type ReadinessOptions, type ResponseLike } from './health.js'
-import { script, status } from './inspect.js'
+import { revisions, script, status } from './inspect.js'
 import { createLog } from './log.js'
 import { secretsOf } from './options.js'
 import { resolve, stamp } from './repair.js'
 import { createRunner, type Emit } from './runner.js'
-import type { DownOptions, DownResult, HealthSnapshot, MigrateOptions, MigrateResult, MigratorEvents, StatusReport } from './types.js'
+import type { DownOptions, DownResult, HealthSnapshot, LocalRevision, MigrateOptions, MigrateResult, MigratorEvents, StatusReport } from './types.js'
 import { up } from './up.js'
 
 export interface Migrator {
@@ -29,6 +29,8 @@ export interface Migrator {
   status(): Promise<StatusReport>
   /** Records the revisions up to `id` as applied without running them (adopting an existing database). */
   stamp(id: string): Promise<string[]>
+  /** The revisions this code ships, parsed and checked (ids, sections, transaction rules); reads no database. */
+  revisions(): Promise<LocalRevision[]>
   /** The SQL `run()` would send, history writes included. With `from`, the database is not read. */
   script(options?: { from?: string; to?: string }): Promise<string>
   /** Clears a dirty revision once a human has looked: `applied` if it completed, `rolled-back` once undone. */
@@ -118,6 +120,7 @@ export function createMigrator(options: MigrateOptions): Migrator {
     status: () => guarded(() => status(runner)),
     stamp: (id) => guarded(() => stamp(runner, id)),
     script: (o) => guarded(() => script(runner, o)),
+    revisions: () => guarded(() => revisions(runner)),
     resolve: (id, outcome) => guarded(() => resolve(runner, id, outcome)),
     on(event, listener) {
       const set = listeners.get(event) ?? new Set()

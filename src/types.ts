@@ -184,3 +184,13 @@ export interface StatusReport {
   unknown: string[]
   dirty: string[]
 }
+
+/** A revision as this code ships it. */
+export interface LocalRevision {
+  id: string
+  name: string
+  source: string
+  transaction: boolean
+  reversible: boolean
+  checksum: string | null
+}

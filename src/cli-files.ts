@@ -1,0 +1,69 @@
+import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { MigrationError } from './errors.js'
+
+const ID = /^(\d+)[_-]/
+
+const sqlTemplate = (name: string) => `-- ${name}
+-- migrate:up
+
+
+-- migrate:down
+
+`
+
+const jsTemplate = (name: string) => `// ${name}
+/** @param {import('boot-migrate').MigrationContext} ctx */
+export async function up({ sql, query, exec }) {}
+
+/** @param {import('boot-migrate').MigrationContext} ctx */
+export async function down({ sql, query, exec }) {}
+`
+
+const timestamp = (d = new Date()) => d.toISOString().replace(/\D/g, '').slice(0, 14)
+
+/** The next id in the folder's style: timestamps stay timestamps, sequences count up with their width. */
+export function nextId(existing: string[]): string {
+  const ids = existing.map((f) => ID.exec(f)?.[1]).filter((x): x is string => !!x)
+  if (!ids.length) return '0001'
+  if (ids.every((id) => id.length >= 12)) {
+    const last = ids.reduce((a, b) => (BigInt(a) > BigInt(b) ? a : b))
+    const now = timestamp()
+    return BigInt(now) > BigInt(last) ? now : String(BigInt(last) + 1n)
+  }
+  const max = ids.reduce((m, id) => (BigInt(id) > m ? BigInt(id) : m), 0n)
+  const width = Math.max(...ids.map((id) => id.length))
+  return String(max + 1n).padStart(width, '0')
+}
+
+const slug = (name: string) =>
+  name
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+
+async function list(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir)
+  } catch {
+    return []
+  }
+}
+
+/** `boot-migrate new <name>`: a revision file with the next id and up/down sections. */
+export async function newRevision(dir: string, name: string, js = false): Promise<string> {
+  const s = slug(name)
+  if (!s) throw new MigrationError('INVALID_OPTIONS', 'A revision needs a name made of letters or digits, e.g. `boot-migrate new add_users`.')
+  await mkdir(dir, { recursive: true })
+  const file = join(dir, `${nextId(await list(dir))}_${s}.${js ? 'mjs' : 'sql'}`)
+  await writeFile(file, js ? jsTemplate(s) : sqlTemplate(s), { flag: 'wx' })
+  return file
+}
+
+/** `boot-migrate init`: the folder and a first revision; refuses a folder that already has revisions. */
+export async function init(dir: string): Promise<string> {
+  if ((await list(dir)).some((f) => ID.test(f)))
+    throw new MigrationError('INVALID_OPTIONS', `${dir} already holds revisions; use \`boot-migrate new <name>\` to add one.`)
+  return newRevision(dir, 'init')
+}
