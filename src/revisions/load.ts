@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url'
 import { MigrationError, messageOf } from '../errors.js'
 import type { MigrationFn, RevisionInput } from '../types.js'
 import { checksumOf } from './checksum.js'
+import { isDrizzleFolder, loadDrizzleFolder } from './drizzle.js'
 import { compareIds } from './ids.js'
 import type { Revision, Step } from './revision.js'
 import { splitStatements, type SqlSyntax } from './split.js'
@@ -18,7 +19,9 @@ export async function loadRevisions(
 ): Promise<Revision[]> {
   const list = source.migrations
     ? source.migrations.map((m, i) => fromInput(m, `migrations[${i}]`, syntax))
-    : await fromDir(source.dir!, syntax)
+    : (await isDrizzleFolder(source.dir!))
+      ? await loadDrizzleFolder(source.dir!, syntax)
+      : await fromDir(source.dir!, syntax)
   list.sort((a, b) => compareIds(a.id, b.id))
   for (let i = 1; i < list.length; i++) {
     const [a, b] = [list[i - 1]!, list[i]!]

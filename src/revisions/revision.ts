@@ -14,12 +14,14 @@ export interface Revision {
   transaction: boolean
   up: Step
   down: Step | null
+  /** For revisions from a drizzle-kit folder: what drizzle's own history table records. */
+  drizzle?: { hash: string; when: number; name: string | null }
 }
 
 /** The down script kept in the history, so a revision can be reverted by code that no longer ships it. */
 export const downSql = (r: Revision): string | null => (r.down?.kind === 'sql' ? r.down.text : null)
 
-export const label = (r: { id: string; name: string }) => (r.name && r.name !== r.id ? `${r.id}_${r.name}` : r.id)
+export const label = (r: { id: string; name: string }) => (r.name && r.name !== r.id && !r.id.endsWith(r.name) ? `${r.id}_${r.name}` : r.id)
 
 /** The step to run in a direction; a revision without a down step is refused before it gets here. */
 export const stepOf = (r: Revision, direction: 'up' | 'down'): Step => (direction === 'up' ? r.up : r.down!)

@@ -14,7 +14,7 @@ export interface ParsedSql {
  * Parses a revision file: `-- migrate:up`, optional `-- migrate:down`, and the directive
  * `-- migrate:no-transaction` (dbmate's `-- migrate:up transaction:false` is read too).
  */
-export function parseSqlRevision(text: string, source: string, syntax: SqlSyntax): ParsedSql {
+export function parseSqlRevision(text: string, source: string, syntax: SqlSyntax, lineShift = 0): ParsedSql {
   const lines = text.replace(/\r\n?/g, '\n').split('\n')
   const sections: Record<'up' | 'down', { start: number; lines: string[] } | null> = { up: null, down: null }
   let current: 'up' | 'down' | null = null
@@ -24,7 +24,7 @@ export function parseSqlRevision(text: string, source: string, syntax: SqlSyntax
   }
 
   lines.forEach((raw, index) => {
-    const lineNo = index + 1
+    const lineNo = index + 1 + lineShift
     const m = directive.exec(raw)
     if (m) {
       const word = m[1]!.toLowerCase()
