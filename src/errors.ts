@@ -13,6 +13,7 @@ export type MigrationErrorCode =
   | 'DIRTY'
   | 'IRREVERSIBLE'
   | 'ROUND_TRIP_MISMATCH'
+  | 'ADOPTION_MISMATCH'
   | 'ABORTED'
 
 export interface MigrationErrorDetails {

@@ -11,6 +11,8 @@ const runs = new Map<string, Promise<MigrateResult>>()
 function keyOf(o: MigrateOptions): string {
   return JSON.stringify([
     o.client !== null && (typeof o.client === 'object' || typeof o.client === 'function') ? `c${idOf(o.client)}` : o.url,
+    o.db !== null && typeof o.db === 'object' ? `d${idOf(o.db)}` : undefined,
+    o.mode,
     o.migrationUrl,
     o.migrations ? `m${idOf(o.migrations)}` : resolve(o.dir ?? './migrations'),
     o.schema,

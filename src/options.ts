@@ -16,6 +16,7 @@ export interface Settings {
   instanceId: string
   mode: 'migrate' | 'wait'
   waitTimeout: number
+  drizzle: { table: string; schema: string; keepHistory: boolean }
 }
 
 const bad = (why: string): never => {
@@ -45,7 +46,8 @@ function lockStaleOf(options: MigrateOptions): number {
 /** Checks options and fills in defaults; throws INVALID_OPTIONS with what to change. */
 export function settingsOf(options: MigrateOptions): Settings {
   if (!options || typeof options !== 'object') bad('migrate() takes an options object: { url | client, dir | migrations }')
-  if ((options.url === undefined) === (options.client === undefined)) bad('Pass exactly one of "url" or "client".')
+  if ([options.url, options.client, options.db].filter((x) => x !== undefined).length !== 1) bad('Pass exactly one of "url", "client" or "db".')
+  if (options.db !== undefined && !clientOfDb(options.db)) bad('"db" takes a drizzle-orm database made with drizzle(client): its $client is missing.')
   if (options.dir !== undefined && options.migrations !== undefined) bad('Pass "dir" or "migrations", not both.')
   if (options.migrations !== undefined && !Array.isArray(options.migrations)) bad('"migrations" must be an array of revisions.')
   if (options.transaction !== undefined && options.transaction !== 'each' && options.transaction !== 'all')
@@ -65,6 +67,11 @@ export function settingsOf(options: MigrateOptions): Settings {
     instanceId: options.instanceId ?? `${hostname()}:${process.pid}`,
     mode: options.mode ?? 'migrate',
     waitTimeout: ms(options, 'waitTimeout', 300_000),
+    drizzle: {
+      table: options.drizzle?.table ?? '__drizzle_migrations',
+      schema: options.drizzle?.schema ?? 'drizzle',
+      keepHistory: options.drizzle?.keepHistory === true,
+    },
   }
 }
 
@@ -80,7 +87,14 @@ export function secretsOf(options: MigrateOptions): string[] {
       } catch {}
     }
   }
-  const pass = (options.client as { options?: { pass?: unknown } } | undefined)?.options?.pass
+  const pass = ((options.client ?? clientOfDb(options.db)) as { options?: { pass?: unknown } } | undefined)?.options?.pass
   if (typeof pass === 'string' && pass) out.push(pass)
   return out
 }
+
+/** The driver client inside a drizzle-orm database object. */
+export const clientOfDb = (db: unknown): unknown => (db && typeof db === 'object' ? (db as { $client?: unknown }).$client : undefined)
+
+/** The drizzle schema a `db` was made with, so function revisions get a `db` that knows it. */
+export const schemaOfDb = (db: unknown): Record<string, unknown> | undefined =>
+  (db as { _?: { fullSchema?: Record<string, unknown> } } | undefined)?._?.fullSchema

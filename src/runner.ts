@@ -3,7 +3,7 @@ import { openDialect } from './dialects/open.js'
 import { MigrationError, messageOf } from './errors.js'
 import type { HealthState } from './health.js'
 import type { Log } from './log.js'
-import { settingsOf, type Settings } from './options.js'
+import { clientOfDb, schemaOfDb, settingsOf, type Settings } from './options.js'
 import type { HistoryRow } from './plan.js'
 import { loadRevisions } from './revisions/load.js'
 import { label, type Revision } from './revisions/revision.js'
@@ -139,13 +139,14 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
     reachable,
     async withDatabase(work) {
       const settings = settingsOf(options)
-      const dialect = await openDialect(options, {
+      const dialect = await openDialect(options.db === undefined ? options : { ...options, client: clientOfDb(options.db) }, {
         table: settings.table,
         schema: settings.schema,
         instanceId: settings.instanceId,
         ddlLockTimeout: settings.ddlLockTimeout,
         lockStale: settings.lockStale,
         debug: (m) => log.debug(m),
+        drizzle: { ...settings.drizzle, ...(options.db === undefined ? {} : { db: { fullSchema: schemaOfDb(options.db) } }) },
       })
       try {
         const revisions = await loadRevisions(options.migrations ? { migrations: options.migrations } : { dir: options.dir ?? './migrations' }, dialect.syntax)

@@ -10,6 +10,11 @@ export interface MigrationContext<Client = unknown> {
    */
   sql: Client
   dialect: DialectName
+  /**
+   * When migrate() was given a drizzle `db`: a drizzle database on the migration connection (inside the
+   * revision's transaction when it has one), with the same schema, for data migrations with drizzle's query builder.
+   */
+  db?: unknown
   revision: { id: string; name: string }
   /** Runs SQL text that may hold several statements, one after another. */
   exec(sqlText: string): Promise<void>
@@ -52,6 +57,13 @@ export interface MigrateOptions {
   url?: string
   /** An existing postgres.js `sql` or better-sqlite3 `Database`; never closed by the migrator. */
   client?: unknown
+  /** A drizzle-orm database (postgres-js or better-sqlite3); its own client is used, as with `client`. */
+  db?: unknown
+  /**
+   * drizzle's history table: its name and schema if you changed drizzle's `migrationsTable`/`migrationsSchema`,
+   * and `keepHistory: true` to keep it up to date too, so switching back to drizzle's migrate() re-applies nothing.
+   */
+  drizzle?: { table?: string; schema?: string; keepHistory?: boolean }
   /** A URL with DDL rights for the lock and the revisions, when `client`/`url` is least-privilege. */
   migrationUrl?: string
   /** Folder of revisions. */

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks'
-import type { Dialect } from './dialects/dialect.js'
+import { adoptDrizzle } from './adopt.js'
+import type { ApplyHooks, Dialect, Session } from './dialects/dialect.js'
 import { MigrationError } from './errors.js'
 import type { Settings } from './options.js'
 import { plan, type HistoryRow, type Plan } from './plan.js'
@@ -33,10 +34,8 @@ export function up(r: Runner): Promise<MigrateResult> {
 
     return r.withLock(dialect, settings, async (session) => {
       let rows: HistoryRow[] | null = await session.readHistory()
-      if (!rows) {
-        await session.createHistory()
-        rows = []
-      }
+      if (!rows || settings.drizzle.keepHistory) await session.createHistory()
+      if (!rows) rows = await adopt(r, session, revisions)
       p = track(plan(revisions, rows, settings))
       if (p.running.length) throw await r.dirty(p.running, revisions, session)
       if (!p.pending.length) {
@@ -61,6 +60,26 @@ export function up(r: Runner): Promise<MigrateResult> {
       return finish(p, applied, false)
     })
   })
+}
+
+/**
+ * First run on a database that drizzle's migrator kept: record what drizzle applied (matched by hash and
+ * timestamp) as applied, without running it, before planning. Nothing is guessed: a mismatch stops the run.
+ */
+async function adopt(r: Runner, session: Session, revisions: Revision[]): Promise<HistoryRow[]> {
+  if (!revisions.some((x) => x.drizzle) || !session.readDrizzleHistory) return []
+  const drizzleRows = await session.readDrizzleHistory()
+  if (!drizzleRows?.length) return []
+  const adopted = adoptDrizzle(drizzleRows, revisions)
+  if (!adopted.length) return []
+  const quiet: ApplyHooks = { started: () => undefined, log: () => () => undefined, signal: r.signal }
+  await session.applyInTransaction(
+    adopted.map((x) => ({ ...x, transaction: true, up: { kind: 'sql', text: '', statements: [] } })),
+    quiet,
+    'up',
+  )
+  r.log.info(`took over drizzle's history: ${adopted.map(label).join(', ')} recorded as applied without running them`)
+  return adopted.map((x) => ({ id: x.id, checksum: x.checksum, state: 'applied' }))
 }
 
 /** `mode: 'wait'`: polls the history (one query each time) until another process has reached the target. */

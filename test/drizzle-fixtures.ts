@@ -1,9 +1,12 @@
-import { spawnSync } from 'node:child_process'
-import { cp, mkdir, mkdtemp, writeFile } from 'node:fs/promises'
+import { spawn, spawnSync } from 'node:child_process'
+import { cp, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { root } from './helpers.js'
 
 export type DrizzleDialect = 'postgresql' | 'sqlite'
+
+/** About a second of SQLite work: a recursive count. */
+export const SQLITE_SLOW = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c;'
 
 const kit = (bin: string, args: string[], cwd: string) => {
   const r = spawnSync(process.execPath, [join(root, 'node_modules', bin, 'bin.cjs'), ...args], { cwd, encoding: 'utf8' })
@@ -40,7 +43,7 @@ export const posts = pgTable('posts', { id: serial('id').primaryKey(), userId: i
  * Runs the real drizzle-kit over the schemas above, one `generate` per schema version, and returns
  * the output folder (0.x layout: meta/_journal.json). `count` limits how many versions are generated.
  */
-export async function drizzleFolder(dialect: DrizzleDialect, count = schemas[dialect].length): Promise<string> {
+export async function drizzleFolder(dialect: DrizzleDialect, count = schemas[dialect].length, options: { slow?: boolean } = {}): Promise<string> {
   // Inside the repository so that the schema files resolve drizzle-orm from its node_modules.
   await mkdir(join(root, '.tmp'), { recursive: true })
   const work = await mkdtemp(join(root, '.tmp', `drizzle-${dialect}-`))
@@ -49,6 +52,12 @@ export async function drizzleFolder(dialect: DrizzleDialect, count = schemas[dia
     kit('drizzle-kit', ['generate', '--dialect', dialect, '--schema', './schema.ts', '--out', './drizzle'], work)
     // drizzle-kit stamps each entry with Date.now(); distinct, increasing timestamps like real use.
     await new Promise((r) => setTimeout(r, 5))
+  }
+  if (options.slow) {
+    // A custom migration (drizzle-kit generate --custom) holding a slow backfill, as teams write by hand.
+    kit('drizzle-kit', ['generate', '--custom', '--name', 'backfill', '--dialect', dialect, '--schema', './schema.ts', '--out', './drizzle'], work)
+    const custom = (await readdir(join(work, 'drizzle'))).find((f) => f.endsWith('_backfill.sql'))!
+    await writeFile(join(work, 'drizzle', custom), dialect === 'postgresql' ? 'SELECT pg_sleep(1.5);' : SQLITE_SLOW)
   }
   return join(work, 'drizzle')
 }
@@ -60,4 +69,27 @@ export async function drizzleV1Folder(dialect: DrizzleDialect): Promise<string> 
   await cp(old, copy, { recursive: true })
   kit('drizzle-kit-v1/node_modules/drizzle-kit', ['up', '--dialect', dialect, '--out', 'drizzle-v1'], join(copy, '..'))
   return copy
+}
+
+/** A copy of a 0.x folder holding only its first `count` revisions: what drizzle had applied before the switch. */
+export async function truncatedCopy(dir: string, count: number): Promise<string> {
+  const { readFile, rm } = await import('node:fs/promises')
+  const copy = `${dir}-first-${count}`
+  await cp(dir, copy, { recursive: true })
+  const journal = JSON.parse(await readFile(join(copy, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string }> }
+  for (const e of journal.entries.slice(count)) await rm(join(copy, `${e.tag}.sql`))
+  journal.entries = journal.entries.slice(0, count)
+  await writeFile(join(copy, 'meta', '_journal.json'), JSON.stringify(journal, null, 2))
+  return copy
+}
+
+/** Runs drizzle-orm's own migrate() in a process, as an app using it would. */
+export function drizzleMigrate(dialect: DrizzleDialect, url: string, folder: string) {
+  return new Promise<{ ok: boolean; out: string }>((resolve) => {
+    const child = spawn(process.execPath, [join(root, 'test/workers/drizzle-migrate.mjs'), dialect, url, folder], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (out += d))
+    child.on('exit', (code) => resolve({ ok: code === 0 && out.includes('OK'), out }))
+  })
 }

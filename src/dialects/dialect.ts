@@ -1,3 +1,4 @@
+import type { DrizzleRow } from '../adopt.js'
 import type { HistoryEntry, HistoryRow } from '../plan.js'
 import type { Revision } from '../revisions/revision.js'
 import type { SqlSyntax } from '../revisions/split.js'
@@ -63,6 +64,8 @@ export interface Session {
   blockers(): Promise<string[]>
   /** What an interrupted no-transaction revision may have left behind, with how to clean it up. */
   leftovers(): Promise<string[]>
+  /** drizzle's own history (`__drizzle_migrations`), to adopt on the first run; null when it does not exist. */
+  readDrizzleHistory?(): Promise<DrizzleRow[] | null>
   /** Clears a dirty revision after a human has looked: marks it applied, or forgets it. False when it was not dirty. */
   resolve(id: string, outcome: 'applied' | 'rolled-back'): Promise<boolean>
   /** Interrupts the statements in flight (shutdown); drivers that cannot interrupt stop between revisions instead. */
@@ -80,4 +83,15 @@ export interface DialectConfig {
   /** SQLite: ms after which a lock file that is no longer refreshed is taken over. */
   lockStale?: number
   debug: (message: string) => void
+  /** drizzle's history table, read for adoption and, with keepHistory, written alongside ours. */
+  drizzle?: DrizzleConfig
+}
+
+export interface DrizzleConfig {
+  table: string
+  /** PostgreSQL only. */
+  schema: string
+  keepHistory: boolean
+  /** Set when the caller passed a drizzle `db`: function revisions then get one on the migration connection. */
+  db?: { fullSchema: Record<string, unknown> | undefined }
 }

@@ -51,6 +51,20 @@ export async function postgresDialect(
   const main: AnySql = target.client ?? postgres(target.url!, { max: 1, onnotice, connect_timeout: 10 })
   const table = `${quoteIdent(config.schema)}.${quoteIdent(config.table)}`
   const lock = lockKey(config.schema, config.table)
+  const drizzleTable = `${quoteIdent(config.drizzle?.schema ?? 'drizzle')}.${quoteIdent(config.drizzle?.table ?? '__drizzle_migrations')}`
+  /** With keepHistory, drizzle's table follows ours inside the same transaction (idempotent, so adoption can repeat it). */
+  const drizzleRecord = (rev: Revision, direction: 'up' | 'down'): [string, unknown[]] | undefined => {
+    if (!config.drizzle?.keepHistory || !rev.drizzle) return undefined
+    const { hash, when, name } = rev.drizzle
+    if (direction === 'down') return [`delete from ${drizzleTable} where hash = $1 and created_at = $2`, [hash, when]]
+    return name
+      ? [`insert into ${drizzleTable} (hash, created_at, name) select $1, $2, $3 where not exists (select 1 from ${drizzleTable} where name = $3)`, [hash, when, name]]
+      : [`insert into ${drizzleTable} (hash, created_at) select $1, $2 where not exists (select 1 from ${drizzleTable} where hash = $1 and created_at = $2)`, [hash, when]]
+  }
+  const drizzleDdl = [
+    `create schema if not exists ${quoteIdent(config.drizzle?.schema ?? 'drizzle')}`,
+    `create table if not exists ${drizzleTable} (id serial primary key, hash text not null, created_at bigint)`,
+  ]
   const display = redactUrl(target.migrationUrl ?? target.url ?? describeClient(main))
 
   const readRows = async (sql: AnySql): Promise<HistoryRow[] | null> => {
@@ -176,8 +190,17 @@ export async function postgresDialect(
           return h && `pid ${h.pid} (${h.application_name || 'no application_name'}, connected ${seconds(h.secs)} ago, ${h.state})`
         },
         readHistory: () => readRows(sql),
+        async readDrizzleHistory() {
+          try {
+            const rows = await sql.unsafe<Array<{ hash: string; created_at: string | number | null; name?: string | null }>>(`select * from ${drizzleTable}`)
+            return rows.map((r) => ({ hash: r.hash, createdAt: Number(r.created_at), name: r.name ?? null }))
+          } catch (e) {
+            if ((e as PgError).code === '42P01' || (e as PgError).code === '3F000') return null
+            throw e
+          }
+        },
         async createHistory() {
-          for (const ddl of historyDdl) await sql.unsafe(ddl)
+          for (const ddl of [...historyDdl, ...(config.drizzle?.keepHistory ? drizzleDdl : [])]) await sql.unsafe(ddl)
         },
         async applyInTransaction(revisions, hooks, direction = 'up') {
           alive()
@@ -209,7 +232,7 @@ export async function postgresDialect(
               failure = await firstFailure()
               if (failure) break
               try {
-                await step.fn(pgContext(rev, sql, hooks))
+                await step.fn(await pgContext(rev, sql, hooks, config))
               } catch (e) {
                 failure = { error: e as PgError, rev }
                 break
@@ -225,6 +248,8 @@ export async function postgresDialect(
                   )
                 : send(`delete from ${table} where id = $1 returning ${elapsed} as duration_ms`, [rev.id], rev),
             )
+            const dz = drizzleRecord(rev, direction)
+            if (dz) send(dz[0], dz[1], rev)
           }
           send(failure ? 'rollback' : 'commit', [], revisions[revisions.length - 1]!)
           failure ??= await firstFailure()
@@ -261,7 +286,7 @@ export async function postgresDialect(
             }
           } else {
             try {
-              await step.fn(pgContext(rev, sql, hooks))
+              await step.fn(await pgContext(rev, sql, hooks, config))
             } catch (e) {
               failed = { error: e as PgError, clean: false }
             }
@@ -279,6 +304,8 @@ export async function postgresDialect(
           if (direction === 'up')
             await sql.unsafe(`update ${table} set state = 'applied', applied_at = now(), duration_ms = $2 where id = $1`, [rev.id, duration])
           else await sql.unsafe(`delete from ${table} where id = $1`, [rev.id])
+          const dz = drizzleRecord(rev, direction)
+          if (dz) await sql.unsafe(dz[0], dz[1] as never[])
           return duration
         },
         isLockConflict: (e) => ((e as { cause?: PgError })?.cause ?? (e as PgError))?.code === '55P03',
@@ -328,8 +355,13 @@ export async function postgresDialect(
   }
 }
 
-function pgContext(rev: Revision, sql: AnySql, hooks: ApplyHooks): MigrationContext<AnySql> {
+async function pgContext(rev: Revision, sql: AnySql, hooks: ApplyHooks, config: DialectConfig): Promise<MigrationContext<AnySql>> {
+  // A drizzle database on the migration connection, so queries built with it are part of the revision's transaction.
+  const db = config.drizzle?.db
+    ? (await loadDriver<{ drizzle(c: AnySql, o: object): unknown }>('drizzle-orm/postgres-js', 'drizzle-orm')).drizzle(sql, { schema: config.drizzle.db.fullSchema })
+    : undefined
   return {
+    db,
     sql,
     dialect: 'postgres',
     revision: { id: rev.id, name: rev.name },
