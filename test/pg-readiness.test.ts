@@ -98,7 +98,7 @@ describe('readiness of replicas behind a probe', () => {
       expect(a.body).not.toContain('postgres://')
     }
     for (const p of ports) expect((await get(p, '/healthz')).status).toBe(200)
-    expect(await client(url)`select count(*)::int as n from pg_locks where locktype = 'advisory'`).toEqual([{ n: 0 }])
+    expect(await client(url)`select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`).toEqual([{ n: 0 }])
   })
 
   it("mode 'wait' replicas never migrate and become ready once another process has", async () => {
@@ -146,7 +146,7 @@ describe('the service lifecycle', () => {
     await expect(migrator.ready).rejects.toMatchObject({ code: 'ABORTED', revision: '0001' })
     expect(migrator.health()).toMatchObject({ status: 'failed', ready: false, error: { code: 'ABORTED' } })
     const sql = client(url)
-    expect(await sql`select to_regclass('a') as a, (select count(*)::int from pg_locks where locktype = 'advisory') as locks`).toEqual([{ a: null, locks: 0 }])
+    expect(await sql`select to_regclass('a') as a, (select count(*)::int from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())) as locks`).toEqual([{ a: null, locks: 0 }])
   })
 
   it('an AbortSignal stops a replica waiting for the lock', async () => {

@@ -1,7 +1,10 @@
+import type { Database } from 'better-sqlite3'
 import { MigrationError } from '../errors.js'
 import type { MigrateOptions } from '../types.js'
 import type { Dialect, DialectConfig } from './dialect.js'
 import { postgresDialect } from './postgres.js'
+import { sqliteDialect } from './sqlite.js'
+import { sqliteFile, type SqliteFile } from './sqlite-url.js'
 
 const isPostgresUrl = (u: string) => /^postgres(ql)?:\/\//i.test(u)
 
@@ -9,13 +12,36 @@ const isPostgresUrl = (u: string) => /^postgres(ql)?:\/\//i.test(u)
 const isPostgresClient = (c: unknown): boolean =>
   typeof c === 'function' && typeof (c as { unsafe?: unknown }).unsafe === 'function' && typeof (c as { begin?: unknown }).begin === 'function'
 
+/** A better-sqlite3 `Database`: `prepare`, `exec` and `pragma` methods and a `memory` flag. */
+const isSqliteClient = (c: unknown): c is Database => {
+  const o = c as Record<string, unknown> | null
+  return (
+    typeof o === 'object' && o !== null && typeof o.prepare === 'function' && typeof o.exec === 'function' && typeof o.pragma === 'function' && 'memory' in o
+  )
+}
+
+const sqliteMigrationFile = (migrationUrl: string | undefined): { migrationFile?: SqliteFile } => {
+  if (!migrationUrl) return {}
+  const migrationFile = sqliteFile(migrationUrl)
+  if (!migrationFile) throw new MigrationError('INVALID_OPTIONS', 'With a SQLite database, "migrationUrl" is a SQLite URL too (sqlite:path).')
+  return { migrationFile }
+}
+
 /** Picks the dialect from the URL or the client's shape. */
 export async function openDialect(options: MigrateOptions, config: DialectConfig): Promise<Dialect> {
   const { url, client, migrationUrl } = options
   if (client !== undefined) {
     if (isPostgresClient(client)) return postgresDialect({ client: client as never, ...(migrationUrl ? { migrationUrl } : {}) }, config)
-    throw new MigrationError('INVALID_OPTIONS', 'The "client" option takes a postgres.js sql instance.')
+    if (isSqliteClient(client)) return sqliteDialect({ client, ...sqliteMigrationFile(migrationUrl) }, config)
+    throw new MigrationError('INVALID_OPTIONS', 'The "client" option takes a postgres.js sql instance or a better-sqlite3 Database.')
   }
   if (url && isPostgresUrl(url)) return postgresDialect({ url, ...(migrationUrl ? { migrationUrl } : {}) }, config)
-  throw new MigrationError('INVALID_OPTIONS', url ? `Unsupported database URL scheme in "${url.split(':')[0]}:…" (use postgres://).` : 'Pass "url" or "client".')
+  const file = url ? sqliteFile(url) : undefined
+  if (file) return sqliteDialect({ file, ...sqliteMigrationFile(migrationUrl) }, config)
+  throw new MigrationError(
+    'INVALID_OPTIONS',
+    url
+      ? `Unsupported database URL "${url.split(':')[0]}:…": use postgres://…, sqlite:path, file:path or a path ending in .db, .sqlite or .sqlite3.`
+      : 'Pass "url" or "client".',
+  )
 }
