@@ -43,7 +43,7 @@ export const posts = pgTable('posts', { id: serial('id').primaryKey(), userId: i
  * Runs the real drizzle-kit over the schemas above, one `generate` per schema version, and returns
  * the output folder (0.x layout: meta/_journal.json). `count` limits how many versions are generated.
  */
-export async function drizzleFolder(dialect: DrizzleDialect, count = schemas[dialect].length, options: { slow?: boolean } = {}): Promise<string> {
+export async function drizzleFolder(dialect: DrizzleDialect, count = schemas[dialect].length, options: { slow?: boolean; spacingMs?: number } = {}): Promise<string> {
   // Inside the repository so that the schema files resolve drizzle-orm from its node_modules.
   await mkdir(join(root, '.tmp'), { recursive: true })
   const work = await mkdtemp(join(root, '.tmp', `drizzle-${dialect}-`))
@@ -51,7 +51,7 @@ export async function drizzleFolder(dialect: DrizzleDialect, count = schemas[dia
     await writeFile(join(work, 'schema.ts'), schema)
     kit('drizzle-kit', ['generate', '--dialect', dialect, '--schema', './schema.ts', '--out', './drizzle'], work)
     // drizzle-kit stamps each entry with Date.now(); distinct, increasing timestamps like real use.
-    await new Promise((r) => setTimeout(r, 5))
+    await new Promise((r) => setTimeout(r, options.spacingMs ?? 5))
   }
   if (options.slow) {
     // A custom migration (drizzle-kit generate --custom) holding a slow backfill, as teams write by hand.
@@ -64,7 +64,8 @@ export async function drizzleFolder(dialect: DrizzleDialect, count = schemas[dia
 
 /** The same revisions converted by drizzle-kit 1.0's `up` into its layout: <timestamp>_<name>/migration.sql. */
 export async function drizzleV1Folder(dialect: DrizzleDialect): Promise<string> {
-  const old = await drizzleFolder(dialect)
+  // 1.0 names folders to the second and orders them by name: generations a second apart, as in real use.
+  const old = await drizzleFolder(dialect, undefined, { spacingMs: 1100 })
   const copy = join(old, '..', 'drizzle-v1')
   await cp(old, copy, { recursive: true })
   kit('drizzle-kit-v1/node_modules/drizzle-kit', ['up', '--dialect', dialect, '--out', 'drizzle-v1'], join(copy, '..'))

@@ -5,7 +5,8 @@ import { revisionFailure } from '../failure.js'
 import { downSql, label, stepOf, type Revision } from '../revisions/revision.js'
 import { splitStatements, type SqlSyntax, type Statement } from '../revisions/split.js'
 import type { MigrationContext } from '../types.js'
-import type { ApplyHooks, Direction } from './dialect.js'
+import type { ApplyHooks, Direction, DrizzleConfig } from './dialect.js'
+import { loadDriver } from './driver.js'
 
 export const SQLITE_SYNTAX: SqlSyntax = { dollarQuotes: false, brackets: true, nestedComments: false }
 
@@ -18,6 +19,18 @@ export interface ApplyTarget {
   instanceId: string
   /** Throws when the migration lock is no longer ours. */
   alive(): void
+  /** drizzle's history table, written alongside ours with keepHistory; and the drizzle `db` for function revisions. */
+  drizzle?: DrizzleConfig
+}
+
+/** With keepHistory, drizzle's table follows ours in the same transaction (idempotent, so adoption can repeat it). */
+function recordForDrizzle(t: ApplyTarget, rev: Revision, direction: Direction) {
+  if (!t.drizzle?.keepHistory || !rev.drizzle) return
+  const table = `"${t.drizzle.table.replace(/"/g, '""')}"`
+  const { hash, when, name } = rev.drizzle
+  if (direction === 'down') t.db.prepare(`delete from ${table} where hash = ? and created_at = ?`).run(hash, when)
+  else if (name) t.db.prepare(`insert into ${table} (hash, created_at, name) select ?, ?, ? where not exists (select 1 from ${table} where name = ?)`).run(hash, when, name, name)
+  else t.db.prepare(`insert into ${table} (hash, created_at) select ?, ? where not exists (select 1 from ${table} where hash = ? and created_at = ?)`).run(hash, when, hash, when)
 }
 
 /** `PRAGMA foreign_keys = …`: true for on, false for off, undefined for any other statement. */
@@ -117,11 +130,12 @@ export async function applyInTransaction(t: ApplyTarget, revisions: Revision[], 
         }
         statement = undefined
       } else {
-        await step.fn(sqliteContext(rev, db, hooks))
+        await step.fn(await sqliteContext(rev, db, hooks, t.drizzle))
       }
       const duration = Math.round(performance.now() - started)
       if (direction === 'up') record.run(rev.id, rev.name, rev.checksum, t.instanceId, downSql(rev), duration)
       else record.run(rev.id)
+      recordForDrizzle(t, rev, direction)
       durations.push(duration)
     }
     if (before) {
@@ -186,7 +200,7 @@ export async function applyOutsideTransaction(t: ApplyTarget, rev: Revision, hoo
       }
     } else {
       try {
-        await step.fn(sqliteContext(rev, db, hooks))
+        await step.fn(await sqliteContext(rev, db, hooks, t.drizzle))
       } catch (e) {
         failed = { error: e, clean: false }
       }
@@ -210,13 +224,18 @@ export async function applyOutsideTransaction(t: ApplyTarget, rev: Revision, hoo
   if (direction === 'up')
     db.prepare(`update ${t.table} set state = 'applied', applied_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), duration_ms = ? where id = ?`).run(duration, rev.id)
   else db.prepare(`delete from ${t.table} where id = ?`).run(rev.id)
+  recordForDrizzle(t, rev, direction)
   return duration
 }
 
 /** What a JS revision receives: the migration connection itself, since better-sqlite3 has no separate transaction object. */
-export function sqliteContext(rev: Revision, db: Database, hooks: ApplyHooks): MigrationContext<Database> {
+export async function sqliteContext(rev: Revision, db: Database, hooks: ApplyHooks, drizzle?: DrizzleConfig): Promise<MigrationContext<Database>> {
   return {
     sql: db,
+    // A drizzle database on the migration connection: its queries are part of the revision's transaction.
+    db: drizzle?.db
+      ? (await loadDriver<{ drizzle(c: Database, o: object): unknown }>('drizzle-orm/better-sqlite3', 'drizzle-orm')).drizzle(db, { schema: drizzle.db.fullSchema })
+      : undefined,
     dialect: 'sqlite',
     revision: { id: rev.id, name: rev.name },
     async exec(text) {

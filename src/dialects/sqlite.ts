@@ -89,6 +89,10 @@ export async function sqliteDialect(
     down_sql text
   )`
 
+  const drizzleTable = quoteIdent(config.drizzle?.table ?? '__drizzle_migrations')
+  // drizzle's own DDL for its SQLite table.
+  const drizzleDdl = `create table if not exists ${drizzleTable} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`
+
   return {
     name: 'sqlite',
     syntax: SQLITE_SYNTAX,
@@ -137,6 +141,7 @@ export async function sqliteDialect(
         table,
         display: describe(file),
         instanceId: config.instanceId,
+        ...(config.drizzle ? { drizzle: config.drizzle } : {}),
         alive() {
           const why = lock.lost()
           if (why)
@@ -152,6 +157,16 @@ export async function sqliteDialect(
         readHistory: () => patiently(() => readRows(db)),
         async createHistory() {
           await patiently(() => db.exec(historyDdl))
+          if (config.drizzle?.keepHistory) await patiently(() => db.exec(drizzleDdl))
+        },
+        async readDrizzleHistory() {
+          try {
+            const rows = db.prepare(`select * from ${drizzleTable}`).all() as Array<{ hash: string; created_at: number | string | null; name?: string | null }>
+            return rows.map((r) => ({ hash: r.hash, createdAt: Number(r.created_at), name: r.name ?? null }))
+          } catch (e) {
+            if (/^no such table\b/i.test(messageOf(e))) return null
+            throw e
+          }
         },
         applyInTransaction: (revisions, hooks, direction) => applyInTransaction(applyTarget, revisions, hooks, direction),
         applyOutsideTransaction: (revision, hooks, direction) => applyOutsideTransaction(applyTarget, revision, hooks, direction),

@@ -1,0 +1,83 @@
+import { drizzle } from 'drizzle-orm/better-sqlite3'
+import { describe, expect, it } from 'vitest'
+import { createMigrator } from '../src/index.js'
+import { drizzleFolder, drizzleMigrate, drizzleV1Folder, truncatedCopy } from './drizzle-fixtures.js'
+import { runWorker } from './helpers.js'
+import { counting, freshFile, open } from './sqlite-helpers.js'
+
+const quiet = { logger: false as const }
+const folder = drizzleFolder('sqlite')
+
+/** Users with posts that reference them ON DELETE CASCADE: the rows a parent rebuild must not lose. */
+function seed(file: string) {
+  const db = open(file)
+  db.exec("insert into users (id, name) values (1, 'ada'), (2, 'bob'); insert into posts (id, user_id, title) values (1, 1, 'a'), (2, 2, 'b'), (3, 2, 'c')")
+  return db
+}
+
+describe('drizzle-orm on SQLite', () => {
+  it('applies a drizzle-kit folder through a drizzle db, then boots with one statement', async () => {
+    const file = await freshFile()
+    const dir = await folder
+    const { db: client, statements } = counting(file)
+    const db = drizzle(client)
+    expect((await createMigrator({ db, dir, ...quiet }).run()).applied.map((r) => r.id)).toEqual(['0000', '0001', '0002'])
+    statements.length = 0
+    expect(await createMigrator({ db, dir, ...quiet }).run()).toMatchObject({ upToDate: true })
+    expect(statements).toHaveLength(1)
+  })
+
+  it('applies the drizzle-kit 1.0 layout', async () => {
+    const file = await freshFile()
+    const dir = await drizzleV1Folder('sqlite')
+    const result = await createMigrator({ url: `sqlite:${file}`, dir, ...quiet }).run()
+    expect(result.applied).toHaveLength(3)
+    expect(open(file).prepare("select name from sqlite_master where name = 'posts_user_id'").pluck().get()).toBe('posts_user_id')
+  })
+
+  it("takes over drizzle's history and applies only what drizzle had not", async () => {
+    const file = await freshFile()
+    const dir = await folder
+    expect((await drizzleMigrate('sqlite', file, await truncatedCopy(dir, 2))).ok).toBe(true)
+    const result = await createMigrator({ url: `sqlite:${file}`, dir, ...quiet }).run()
+    expect(result.applied.map((r) => r.id)).toEqual(['0002'])
+    expect(open(file).prepare('select id from boot_migrate_history order by id').pluck().all()).toEqual(['0000', '0001', '0002'])
+  })
+
+  it("with keepHistory, drizzle's own migrate() finds nothing to do afterwards", async () => {
+    const file = await freshFile()
+    const dir = await folder
+    await createMigrator({ url: `sqlite:${file}`, dir, drizzle: { keepHistory: true }, ...quiet }).run()
+    expect(open(file).prepare('select count(*) from __drizzle_migrations').pluck().get()).toBe(3)
+    expect(await drizzleMigrate('sqlite', file, dir)).toMatchObject({ ok: true })
+  })
+})
+
+describe("where drizzle's migrator fails and boot-migrate does not (SQLite)", () => {
+  it('a drizzle-kit rebuild of a parent table: drizzle cascade-deletes the child rows, boot-migrate keeps them', async () => {
+    const dir = await folder
+    const theirs = await freshFile()
+    expect((await drizzleMigrate('sqlite', theirs, await truncatedCopy(dir, 1))).ok).toBe(true)
+    seed(theirs).close()
+    expect((await drizzleMigrate('sqlite', theirs, dir)).ok).toBe(true)
+    expect(open(theirs).prepare('select count(*) from posts').pluck().get()).toBe(0)
+
+    const ours = await freshFile()
+    await createMigrator({ url: `sqlite:${ours}`, dir, to: '0000', ...quiet }).run()
+    seed(ours).close()
+    await createMigrator({ url: `sqlite:${ours}`, dir, ...quiet }).run()
+    expect(open(ours).prepare('select count(*) from posts').pluck().get()).toBe(3)
+  })
+
+  it('replicas booting at once on one file: drizzle fails on some, boot-migrate applies each revision once', async () => {
+    const dir = await drizzleFolder('sqlite', undefined, { slow: true })
+    const theirs = await freshFile()
+    const drizzleRuns = await Promise.all(Array.from({ length: 5 }, () => drizzleMigrate('sqlite', theirs, dir)))
+    expect(drizzleRuns.some((r) => !r.ok)).toBe(true)
+
+    const ours = await freshFile()
+    const runs = await Promise.all(Array.from({ length: 5 }, () => runWorker({ url: `sqlite:${ours}`, dir })))
+    for (const r of runs) expect(r.error, r.stdout).toBeUndefined()
+    expect(runs.flatMap((r) => r.result!.applied.map((a) => a.id)).sort()).toEqual(['0000', '0001', '0002', '0003'])
+  })
+})
