@@ -81,3 +81,31 @@ describe("where drizzle's migrator fails and boot-migrate does not (SQLite)", ()
     expect(runs.flatMap((r) => r.result!.applied.map((a) => a.id)).sort()).toEqual(['0000', '0001', '0002', '0003'])
   })
 })
+
+describe('the drizzle example', () => {
+  it('migrates its drizzle-kit folder at boot, serves the table, and boots with one query the second time', async () => {
+    const { spawn } = await import('node:child_process')
+    const { join } = await import('node:path')
+    const { root } = await import('./helpers.js')
+    const file = await freshFile()
+    const boot = async () => {
+      const child = spawn(process.execPath, [join(root, 'examples/drizzle-service/server.mjs')], { env: { ...process.env, PORT: '0', SQLITE_FILE: file }, stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      child.stdout.on('data', (d) => (out += d))
+      child.stderr.on('data', (d) => (out += d))
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', () => out.includes('[drizzle-service] ready') && resolve())
+        child.on('exit', () => reject(new Error(out)))
+      })
+      const port = Number(/127\.0\.0\.1:(\d+)/.exec(out)![1])
+      const notes = await (await fetch(`http://127.0.0.1:${port}/notes`)).json()
+      child.kill('SIGTERM')
+      await new Promise((r) => child.on('exit', r))
+      return { out, notes }
+    }
+    const first = await boot()
+    expect(first.out).toContain('applied: 0000, 0001')
+    expect(first.notes).toEqual([{ id: 1, authorId: 1, body: 'drizzle-kit wrote the SQL, boot-migrate applied it' }])
+    expect((await boot()).out).toContain('applied: nothing (one query)')
+  })
+})

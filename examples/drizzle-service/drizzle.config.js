@@ -1,0 +1,1 @@
+export default { dialect: 'sqlite', schema: './schema.js', out: './drizzle' }
