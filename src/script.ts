@@ -1,6 +1,7 @@
 import type { Work } from './dialects/dialect.js'
 import { MigrationError } from './errors.js'
 import { downSql, label, stepOf, type Revision } from './revisions/revision.js'
+import type { Statement } from './revisions/split.js'
 
 /** The statements a dialect writes around revisions in an offline script. */
 export interface ScriptSyntax {
@@ -10,6 +11,11 @@ export interface ScriptSyntax {
   insert(rev: Revision, values: { checksum: string | null; downSql: string | null; state: 'running' | 'applied' }): string
   setState(id: string, state: 'running' | 'applied'): string
   remove(id: string): string
+  /**
+   * Wraps a transactional revision's body where the dialect does more than BEGIN/COMMIT in a run (SQLite:
+   * foreign keys off before BEGIN for a table rebuild). Returns the statements to keep, and extra lines.
+   */
+  wrap?(statements: Statement[]): { body: Statement[]; before: string[]; beforeCommit: string[]; after: string[] }
 }
 
 export const sqlLiteral = (v: string | null) => (v === null ? 'null' : `'${v.replace(/'/g, "''")}'`)
@@ -25,15 +31,23 @@ export function renderScript(work: Work[], s: ScriptSyntax, header: string): str
         revision: rev.id,
         file: rev.source,
       })
-    const body = step.statements.map((st) => `${st.text};`)
     const record = { checksum: rev.checksum, downSql: downSql(rev) }
     out.push(`-- ${direction} ${label(rev)} (${rev.source})${rev.transaction ? '' : ': outside a transaction'}`)
-    if (rev.transaction)
-      out.push(...s.begin.map((x) => `${x};`), ...body, `${direction === 'up' ? s.insert(rev, { ...record, state: 'applied' }) : s.remove(rev.id)};`, `${s.commit};`)
-    else
+    if (rev.transaction) {
+      const w = s.wrap?.(step.statements) ?? { body: step.statements, before: [], beforeCommit: [], after: [] }
+      out.push(
+        ...w.before,
+        ...s.begin.map((x) => `${x};`),
+        ...w.body.map((st) => `${st.text};`),
+        `${direction === 'up' ? s.insert(rev, { ...record, state: 'applied' }) : s.remove(rev.id)};`,
+        ...w.beforeCommit,
+        `${s.commit};`,
+        ...w.after,
+      )
+    } else
       out.push(
         `${direction === 'up' ? s.insert(rev, { ...record, state: 'running' }) : s.setState(rev.id, 'running')};`,
-        ...body,
+        ...step.statements.map((st) => `${st.text};`),
         `${direction === 'up' ? s.setState(rev.id, 'applied') : s.remove(rev.id)};`,
       )
     out.push('')
