@@ -48,11 +48,12 @@ export function up(r: Runner): Promise<MigrateResult> {
       for (const group of groups(p.pending, settings)) {
         r.aborted(`before ${label(group[0]!)}; nothing of it is applied`)
         const durations = await r.apply(session, settings, group, 'up')
+        const ids = new Set(group.map((x) => x.id))
+        r.state.pending = r.state.pending.filter((id) => !ids.has(id))
         group.forEach((rev, i) => {
           const done = { id: rev.id, name: rev.name, durationMs: durations[i] ?? 0 }
           applied.push(done)
           r.state.current = rev.id
-          r.state.pending = r.state.pending.filter((id) => id !== rev.id)
           r.log.info(`applied ${label(rev)} in ${done.durationMs} ms`, { revision: rev.id, durationMs: done.durationMs })
           r.emit('migration:end', done)
         })

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
-import { existsSync } from 'node:fs'
-import { readdir, readFile } from 'node:fs/promises'
+import { existsSync, readFileSync, type Dirent } from 'node:fs'
 import { join } from 'node:path'
 import { MigrationError, messageOf } from '../errors.js'
 import { checksumOf } from './checksum.js'
@@ -14,16 +13,11 @@ interface JournalEntry {
   tag: string
 }
 
+const isV1Folder = (dir: string, e: Dirent) => e.isDirectory() && /^\d{14}/.test(e.name) && existsSync(join(dir, e.name, 'migration.sql'))
+
 /** Whether a folder is drizzle-kit output: the 0.x layout (meta/_journal.json) or the 1.0 one (<timestamp>_<name>/migration.sql). */
-export async function isDrizzleFolder(dir: string): Promise<boolean> {
-  if (existsSync(join(dir, 'meta', '_journal.json'))) return true
-  try {
-    const entries = await readdir(dir, { withFileTypes: true })
-    return entries.some((e) => e.isDirectory() && /^\d{14}/.test(e.name) && existsSync(join(dir, e.name, 'migration.sql')))
-  } catch {
-    return false
-  }
-}
+export const isDrizzleFolder = (dir: string, entries: Dirent[]): boolean =>
+  existsSync(join(dir, 'meta', '_journal.json')) || entries.some((e) => isV1Folder(dir, e))
 
 /** drizzle-kit 1.0 folder names start with UTC yyyyMMddHHmmss, which its migrator records as milliseconds. */
 const folderMillis = (name: string) =>
@@ -35,17 +29,17 @@ const folderMillis = (name: string) =>
  * `-- migrate:down` section or in a side file `<tag>.down.sql` (0.x) / `down.sql` (1.0). Each
  * revision keeps drizzle's own hash and timestamp, to adopt and keep drizzle's history table.
  */
-export async function loadDrizzleFolder(dir: string, syntax: SqlSyntax): Promise<Revision[]> {
+export function loadDrizzleFolder(dir: string, entries: Dirent[], syntax: SqlSyntax): Revision[] {
   const journalPath = join(dir, 'meta', '_journal.json')
   const items: Array<{ id: string; name: string; file: string; downFile: string; when: number; drizzleName: string | null }> = []
   if (existsSync(journalPath)) {
-    let entries: JournalEntry[]
+    let journal: JournalEntry[]
     try {
-      entries = (JSON.parse(await readFile(journalPath, 'utf8')) as { entries: JournalEntry[] }).entries
+      journal = (JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: JournalEntry[] }).entries
     } catch (e) {
       throw new MigrationError('INVALID_REVISION', `${journalPath}: not a drizzle-kit journal: ${messageOf(e)}`, { file: journalPath, cause: e })
     }
-    for (const e of entries) {
+    for (const e of journal) {
       const m = /^(\d+)_?(.*)$/.exec(e.tag)
       items.push({
         id: m ? m[1]! : String(e.idx).padStart(4, '0'),
@@ -57,7 +51,7 @@ export async function loadDrizzleFolder(dir: string, syntax: SqlSyntax): Promise
       })
     }
   } else {
-    const folders = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory() && existsSync(join(dir, e.name, 'migration.sql')))
+    const folders = entries.filter((e) => isV1Folder(dir, e))
     for (const f of folders.sort((a, b) => a.name.localeCompare(b.name))) {
       const m = /^(\d{14})_?(.*)$/.exec(f.name)
       if (!m) throw new MigrationError('INVALID_REVISION', `${join(dir, f.name)}: a drizzle-kit 1.0 folder name starts with a 14-digit timestamp`, { file: join(dir, f.name) })
@@ -65,18 +59,17 @@ export async function loadDrizzleFolder(dir: string, syntax: SqlSyntax): Promise
       items.push({ id: f.name, name: m[2] || m[1]!, file: join(dir, f.name, 'migration.sql'), downFile: join(dir, f.name, 'down.sql'), when: folderMillis(f.name), drizzleName: f.name })
     }
   }
-  return Promise.all(
-    items.map(async (it) => {
+  return items.map((it) => {
       let text: string
       try {
-        text = await readFile(it.file, 'utf8')
+        text = readFileSync(it.file, 'utf8')
       } catch (e) {
         throw new MigrationError('INVALID_REVISION', `${it.file}: listed by drizzle-kit but cannot be read: ${messageOf(e)}`, { file: it.file, cause: e })
       }
       // The whole file is the up step unless it marks its sections itself.
       const marked = /^\s*--\s*migrate:up\b/im.test(text)
       const parsed = parseSqlRevision(marked ? text : `-- migrate:up\n${text}`, it.file, syntax, marked ? 0 : -1)
-      const sideDown = existsSync(it.downFile) ? parseSqlRevision(`-- migrate:up\n${await readFile(it.downFile, 'utf8')}`, it.downFile, syntax, -1).up : null
+      const sideDown = existsSync(it.downFile) ? parseSqlRevision(`-- migrate:up\n${readFileSync(it.downFile, 'utf8')}`, it.downFile, syntax, -1).up : null
       return {
         id: it.id,
         name: it.name,
@@ -87,6 +80,5 @@ export async function loadDrizzleFolder(dir: string, syntax: SqlSyntax): Promise
         down: parsed.down ?? sideDown,
         drizzle: { hash: createHash('sha256').update(text).digest('hex'), when: it.when, name: it.drizzleName },
       }
-    }),
-  )
+  })
 }
