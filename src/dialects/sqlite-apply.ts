@@ -98,6 +98,7 @@ export async function applyInTransaction(t: ApplyTarget, revisions: Revision[], 
   const fkOff = revisions.filter((r) => statementsOf(r, direction).some((s) => foreignKeysPragma(s.text) === false))
   const restore = fkOff.length ? keepForeignKeys(db) : undefined
   let current = revisions[0]!
+  let statement: Statement | undefined
   try {
     if (restore) db.pragma('foreign_keys = OFF')
     try {
@@ -122,7 +123,12 @@ export async function applyInTransaction(t: ApplyTarget, revisions: Revision[], 
       const started = performance.now()
       const step = stepOf(rev, direction)
       if (step.kind === 'sql') {
-        runBody(db, step.statements.filter((st) => foreignKeysPragma(st.text) === undefined))
+        for (const st of step.statements) {
+          if (foreignKeysPragma(st.text) !== undefined) continue
+          statement = st
+          db.exec(st.text)
+        }
+        statement = undefined
       } else {
         await step.fn(await sqliteContext(rev, db, hooks, t.drizzle))
       }
@@ -150,43 +156,9 @@ export async function applyInTransaction(t: ApplyTarget, revisions: Revision[], 
     return durations
   } catch (e) {
     if (db.inTransaction) db.exec('ROLLBACK')
-    if (e instanceof StatementFailed) throw revisionFailure(current, e.original, 'rolled-back', e.statement)
-    throw e instanceof MigrationError ? e : revisionFailure(current, e, 'rolled-back')
+    throw e instanceof MigrationError ? e : revisionFailure(current, e, 'rolled-back', statement)
   } finally {
     restore?.()
-  }
-}
-
-/**
- * Runs a revision's statements inside the open transaction with one exec call (one exec per statement
- * costs more than the statements themselves for small revisions), wrapped in a savepoint. On failure the
- * savepoint is rolled back and the statements are replayed one by one to name the one that fails; it is
- * returned with the error thrown, so the caller reports its line.
- */
-function runBody(db: Database, statements: Statement[]): void {
-  if (!statements.length) return
-  try {
-    db.exec(`SAVEPOINT boot_migrate_revision;\n${statements.map((st) => st.text).join(';\n')};\nRELEASE boot_migrate_revision`)
-  } catch (error) {
-    db.exec('ROLLBACK TO boot_migrate_revision; RELEASE boot_migrate_revision')
-    for (const st of statements) {
-      try {
-        db.exec(st.text)
-      } catch (e) {
-        throw new StatementFailed(e, st)
-      }
-    }
-    throw error
-  }
-}
-
-/** Carries the statement that failed out of runBody, so the error names its line. */
-class StatementFailed extends Error {
-  constructor(
-    readonly original: unknown,
-    readonly statement: Statement,
-  ) {
-    super('statement failed')
   }
 }
 
