@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadRevisions } from '../src/revisions/load.js'
 import { parseSqlRevision } from '../src/revisions/sql-file.js'
@@ -98,6 +100,16 @@ describe('loading a folder', () => {
   it('rejects a module without an up function', async () => {
     const dir = await revisions({ '0002_js.mjs': 'export const down = () => {}\n' })
     await expect(loadRevisions({ dir }, pg)).rejects.toMatchObject({ code: 'INVALID_REVISION', message: expect.stringContaining('missing "up"') })
+  })
+
+  it('sees a file added to or edited in a folder it has already read in this process', async () => {
+    const dir = await revisions({ '0001_a.sql': '-- migrate:up\nselect 1;' })
+    const [first] = await loadRevisions({ dir }, pg)
+    await writeFile(join(dir, '0002_b.sql'), '-- migrate:up\nselect 2;')
+    await writeFile(join(dir, '0001_a.sql'), '-- migrate:up\nselect 11;')
+    const again = await loadRevisions({ dir }, pg)
+    expect(again.map((r) => r.id)).toEqual(['0001', '0002'])
+    expect(again[0]!.checksum).not.toBe(first!.checksum)
   })
 
   it('gives identical SQL the same checksum in a file and in code', async () => {

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, type Dirent } from 'node:fs'
+import { readdirSync, readFileSync, statSync, type Dirent } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { MigrationError, messageOf } from '../errors.js'
@@ -12,12 +12,50 @@ import { parseSqlRevision } from './sql-file.js'
 
 const fileName = /^(\d+)(?:[_-](.*))?\.(sql|js|mjs|cjs|ts|mts|cts)$/
 
+// Parsed revisions are kept for the process: a warm serverless call or a second migrator need not
+// read and parse every file again. A folder is parsed again when a file in it (or one level below)
+// changes name, size or mtime; an array when its length changes.
+const arrays = new WeakMap<RevisionInput[], { length: number; syntax: SqlSyntax; revisions: Revision[] }>()
+const folders = new Map<string, { signature: string; syntax: SqlSyntax; revisions: Revision[] }>()
+
+function signatureOf(root: string): string | undefined {
+  const parts: string[] = []
+  const visit = (dir: string, depth: number) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name)
+      if (e.isFile()) {
+        const st = statSync(path)
+        parts.push(`${path}\0${st.size}\0${st.mtimeMs}`)
+      } else if (e.isDirectory() && depth === 0) visit(path, 1)
+    }
+  }
+  try {
+    visit(root, 0)
+  } catch {
+    return undefined
+  }
+  return parts.join('\n')
+}
+
 /** Reads revisions from a folder or an array, sorted by id; rejects bad input before anything runs. */
-export async function loadRevisions(
-  source: { dir?: string; migrations?: RevisionInput[] },
-  syntax: SqlSyntax,
-): Promise<Revision[]> {
-  const list = source.migrations ? source.migrations.map((m, i) => fromInput(m, `migrations[${i}]`, syntax)) : await fromDir(source.dir!, syntax)
+export async function loadRevisions(source: { dir?: string; migrations?: RevisionInput[] }, syntax: SqlSyntax): Promise<Revision[]> {
+  if (source.migrations) {
+    const hit = arrays.get(source.migrations)
+    if (hit && hit.length === source.migrations.length && hit.syntax === syntax) return hit.revisions
+    const revisions = sorted(source.migrations.map((m, i) => fromInput(m, `migrations[${i}]`, syntax)))
+    arrays.set(source.migrations, { length: source.migrations.length, syntax, revisions })
+    return revisions
+  }
+  const root = resolve(source.dir!)
+  const signature = signatureOf(root)
+  const hit = folders.get(root)
+  if (hit && signature !== undefined && hit.signature === signature && hit.syntax === syntax) return hit.revisions
+  const revisions = sorted(await fromDir(source.dir!, syntax))
+  if (signature !== undefined) folders.set(root, { signature, syntax, revisions })
+  return revisions
+}
+
+function sorted(list: Revision[]): Revision[] {
   list.sort((a, b) => compareIds(a.id, b.id))
   for (let i = 1; i < list.length; i++) {
     const [a, b] = [list[i - 1]!, list[i]!]
