@@ -2,6 +2,10 @@ import { hostname } from 'node:os'
 import { MigrationError } from './errors.js'
 import type { MigrateOptions } from './types.js'
 
+let instance: string | undefined
+/** host:pid, computed once: a syscall on every no-op boot is not free. */
+const defaultInstance = () => (instance ??= `${hostname()}:${process.pid}`)
+
 export interface Settings {
   table: string
   schema: string
@@ -64,7 +68,7 @@ export function settingsOf(options: MigrateOptions): Settings {
     lockStale: lockStaleOf(options),
     ddlRetries: ms(options, 'ddlRetries', 10),
     connectTimeout: ms(options, 'connectTimeout', 30_000),
-    instanceId: options.instanceId ?? `${hostname()}:${process.pid}`,
+    instanceId: options.instanceId ?? defaultInstance(),
     mode: options.mode ?? 'migrate',
     waitTimeout: ms(options, 'waitTimeout', 300_000),
     drizzle: {

@@ -150,7 +150,11 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
       })
       try {
         const revisions = await loadRevisions(options.migrations ? { migrations: options.migrations } : { dir: options.dir ?? './migrations' }, dialect.syntax)
-        validate(revisions, dialect)
+        const seen = validated.get(revisions) ?? new Set<string>()
+        if (!seen.has(dialect.name)) {
+          validate(revisions, dialect)
+          validated.set(revisions, seen.add(dialect.name))
+        }
         return await work(dialect, revisions, settings)
       } finally {
         await dialect.close().catch((e) => log.warn(`closing the connection failed: ${messageOf(e)}`))
@@ -208,6 +212,9 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
     },
   }
 }
+
+/** Revision lists (kept per process by loadRevisions) already checked against a dialect's rules. */
+const validated = new WeakMap<Revision[], Set<string>>()
 
 /** Rejects what would break inside a transaction before anything runs. */
 function validate(revisions: Revision[], dialect: Dialect) {
