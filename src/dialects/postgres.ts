@@ -48,7 +48,8 @@ export async function postgresDialect(
   const postgres = await loadDriver<typeof import('postgres')>('postgres', 'PostgreSQL')
   const onnotice = (n: { message?: string }) => config.debug(`notice: ${n.message ?? ''}`)
   const own = !target.client
-  const main: AnySql = target.client ?? postgres(target.url!, { max: 1, onnotice, connect_timeout: 10 })
+  // fetch_types off: our queries read no arrays, and the type lookup would be a second query on a cold boot.
+  const main: AnySql = target.client ?? postgres(target.url!, { max: 1, onnotice, connect_timeout: 10, fetch_types: false })
   const table = `${quoteIdent(config.schema)}.${quoteIdent(config.table)}`
   const lock = lockKey(config.schema, config.table)
   const drizzleTable = `${quoteIdent(config.drizzle?.schema ?? 'drizzle')}.${quoteIdent(config.drizzle?.table ?? '__drizzle_migrations')}`
@@ -140,6 +141,7 @@ export async function postgresDialect(
         idle_timeout: 0,
         max_lifetime: 0,
         connect_timeout: 10,
+        fetch_types: false,
         onnotice,
         // postgres.js reconnects silently; a new connection would not hold our lock.
         onclose: () => void (lost = true),
