@@ -20,6 +20,17 @@ describe('the migration lock on PostgreSQL', () => {
     expect((await holder.done).code).toBe(0)
   })
 
+  it('with a URL of its own, one connection serves the boot check, the lock and the revisions', async () => {
+    const url = await freshDatabase()
+    const dir = await revisions({ '0001_slow.sql': '-- migrate:up\nselect pg_sleep(1.5);\n' })
+    const worker = startWorker({ url, dir, instanceId: 'solo' })
+    await worker.printed('applying 0001_slow')
+    // Every connection to this database but the one asking belongs to the migrating process.
+    const sessions = await client(url, { max: 1 })`select count(*)::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()`
+    expect(sessions).toEqual([{ n: 1 }])
+    expect((await worker.done).code).toBe(0)
+  })
+
   it('keys the lock by schema and table, so two apps in one database do not wait for each other', async () => {
     const url = await freshDatabase()
     const slow = await revisions({ '0001_slow.sql': '-- migrate:up\nselect pg_sleep(3);\n' })

@@ -48,8 +48,23 @@ export async function postgresDialect(
   const postgres = await loadDriver<typeof import('postgres')>('postgres', 'PostgreSQL')
   const onnotice = (n: { message?: string }) => config.debug(`notice: ${n.message ?? ''}`)
   const own = !target.client
-  // fetch_types off: our queries read no arrays, and the type lookup would be a second query on a cold boot.
-  const main: AnySql = target.client ?? postgres(target.url!, { max: 1, onnotice, connect_timeout: 10, fetch_types: false })
+  const application_name = `boot-migrate ${config.instanceId}`.slice(0, 63)
+  let lost = false
+  const sessionSettings: Options<Record<string, PostgresType>> = {
+    max: 1,
+    idle_timeout: 0,
+    max_lifetime: 0,
+    connect_timeout: 10,
+    // Our queries read no arrays: the type lookup would be a second query on a cold boot.
+    fetch_types: false,
+    onnotice,
+    // postgres.js reconnects silently; a new connection would not hold our lock.
+    onclose: () => void (lost = true),
+  }
+  // With a URL of our own, one connection serves the boot check, the lock and the revisions: fifty
+  // waiting replicas hold fifty connections, not a hundred.
+  const shared = own && !target.migrationUrl
+  const main: AnySql = target.client ?? postgres(target.url!, { ...sessionSettings, connection: { application_name } })
   const table = `${quoteIdent(config.schema)}.${quoteIdent(config.table)}`
   const lock = lockKey(config.schema, config.table)
   const drizzleTable = `${quoteIdent(config.drizzle?.schema ?? 'drizzle')}.${quoteIdent(config.drizzle?.table ?? '__drizzle_migrations')}`
@@ -134,27 +149,17 @@ export async function postgresDialect(
     readHistory: async () => (await readRows(main)) ?? [],
     isTransient: (e) => TRANSIENT.has(String((e as PgError)?.code)),
     async openSession() {
-      const application_name = `boot-migrate ${config.instanceId}`.slice(0, 63)
-      let lost = false
-      const settings: Options<Record<string, PostgresType>> = {
-        max: 1,
-        idle_timeout: 0,
-        max_lifetime: 0,
-        connect_timeout: 10,
-        fetch_types: false,
-        onnotice,
-        // postgres.js reconnects silently; a new connection would not hold our lock.
-        onclose: () => void (lost = true),
-      }
-      const sql: AnySql = target.migrationUrl
-        ? postgres(target.migrationUrl, { ...settings, connection: { application_name } })
-        : postgres({
-            ...(main.options as unknown as Options<Record<string, PostgresType>>),
-            ...settings,
-            connection: { ...main.options.connection, application_name },
-            // A fresh copy of the parsed options' per-pool state.
-            ...({ shared: { retries: 0, typeArrayMap: {} }, parameters: {} } as object),
-          })
+      const sql: AnySql = shared
+        ? main
+        : target.migrationUrl
+          ? postgres(target.migrationUrl, { ...sessionSettings, connection: { application_name } })
+          : postgres({
+              ...(main.options as unknown as Options<Record<string, PostgresType>>),
+              ...sessionSettings,
+              connection: { ...main.options.connection, application_name },
+              // A fresh copy of the parsed options' per-pool state.
+              ...({ shared: { retries: 0, typeArrayMap: {} }, parameters: {} } as object),
+            })
       // A killed migrator's statement is cancelled within a second (PostgreSQL 14+) instead of running to its end.
       const [info] = await sql.unsafe<Array<{ pid: number }>>(
         `select pg_backend_pid() as pid, case when current_setting('server_version_num')::int >= 140000
@@ -312,12 +317,14 @@ export async function postgresDialect(
         },
         isLockConflict: (e) => ((e as { cause?: PgError })?.cause ?? (e as PgError))?.code === '55P03',
         async blockers() {
-          const rows = await main.unsafe<Array<{ pid: number; usename: string; application_name: string; state: string; query: string; secs: number }>>(
+          // Asked while our own connection waits for a lock: on the shared connection it must be another one.
+          const side = sql === main && shared ? postgres(target.url!, { max: 1, fetch_types: false, onnotice, connect_timeout: 5 }) : main
+          const rows = await side.unsafe<Array<{ pid: number; usename: string; application_name: string; state: string; query: string; secs: number }>>(
             `select pid, usename, application_name, state, left(regexp_replace(query, '\\s+', ' ', 'g'), 200) as query,
                     extract(epoch from now() - coalesce(xact_start, query_start))::int as secs
                from pg_stat_activity where pid = any(pg_blocking_pids($1))`,
             [pid],
-          )
+          ).finally(() => (side === main ? undefined : side.end({ timeout: 1 })))
           return rows.map(
             (r) => `pid ${r.pid} (${r.usename}${r.application_name ? `, ${r.application_name}` : ''}, ${r.state} for ${seconds(r.secs)}: ${r.query})`,
           )
