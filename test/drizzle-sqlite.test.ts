@@ -53,6 +53,30 @@ describe('drizzle-orm on SQLite', () => {
   })
 })
 
+describe('function revisions with drizzle on SQLite', () => {
+  it('get a drizzle db on the migration connection, inside the revision transaction', async () => {
+    const { sql: dsql } = await import('drizzle-orm')
+    const file = await freshFile()
+    const db = drizzle(open(file))
+    let seenInside: unknown
+    const migrations = [
+      { id: '1', up: 'create table t (x integer)' },
+      {
+        id: '2',
+        up: async (ctx: { db?: unknown; sql: unknown }) => {
+          ;(ctx.db as typeof db).run(dsql`insert into t values (1)`)
+          // The migration connection sees the row: the drizzle db runs on it, not on the app's connection.
+          seenInside = (ctx.sql as ReturnType<typeof open>).prepare('select count(*) from t').pluck().get()
+          throw new Error('data check failed')
+        },
+      },
+    ]
+    await expect(createMigrator({ db, migrations, ...quiet }).run()).rejects.toMatchObject({ code: 'MIGRATION_FAILED', revision: '2' })
+    expect(seenInside).toBe(1)
+    expect(open(file).prepare('select count(*) from t').pluck().get()).toBe(0)
+  })
+})
+
 describe("where drizzle's migrator fails and boot-migrate does not (SQLite)", () => {
   it('a drizzle-kit rebuild of a parent table: drizzle cascade-deletes the child rows, boot-migrate keeps them', async () => {
     const dir = await folder
