@@ -1,3 +1,4 @@
+import { readEntries } from './core/history.js'
 import type { Dialect } from './dialects/dialect.js'
 import { MigrationError } from './errors.js'
 import type { HistoryEntry } from './plan.js'
@@ -13,10 +14,10 @@ export function down(r: Runner, opts: DownOptions = {}): Promise<DownResult> {
   if (to !== undefined && steps !== undefined) throw new MigrationError('INVALID_OPTIONS', 'Pass "to" or "steps" to down(), not both.')
   if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) throw new MigrationError('INVALID_OPTIONS', '"steps" must be a whole number >= 1.')
   return r.withDatabase((dialect, revisions, settings) =>
-    r.withLock(dialect, settings, async (session) => {
-      const details = await dialect.readDetails()
+    r.withLock(dialect, settings, async (conn, apply) => {
+      const details = await readEntries(conn, dialect)
       const running = details.filter((d) => d.state === 'running')
-      if (running.length) throw await r.dirty(running, revisions, session)
+      if (running.length) throw await r.dirty(running, revisions, conn)
       const applied = details.filter((d) => d.state === 'applied').sort((a, b) => compareIds(b.id, a.id))
       if (to !== undefined && to !== 'base' && !applied.some((a) => a.id === to) && !revisions.some((x) => x.id === to))
         throw new MigrationError('INVALID_OPTIONS', `Target revision ${to} is neither applied nor in this code.`, { revision: to })
@@ -29,8 +30,7 @@ export function down(r: Runner, opts: DownOptions = {}): Promise<DownResult> {
       }
       const reverted: AppliedRevision[] = []
       for (const rev of work) {
-        r.aborted(`before reverting ${label(rev)}; nothing of it is reverted`)
-        const [durationMs = 0] = await r.apply(session, settings, [rev], 'down')
+        const [durationMs = 0] = await apply([rev], 'down')
         reverted.push({ id: rev.id, name: rev.name, durationMs })
         r.log.info(`reverted ${label(rev)} in ${durationMs} ms`, { revision: rev.id, durationMs })
         r.emit('migration:end', { id: rev.id, name: rev.name, durationMs })

@@ -11,6 +11,7 @@ export type MigrationErrorCode =
   | 'DDL_LOCK_TIMEOUT'
   | 'MIGRATION_FAILED'
   | 'DIRTY'
+  | 'CONNECTION_LOST'
   | 'IRREVERSIBLE'
   | 'ROUND_TRIP_MISMATCH'
   | 'ADOPTION_MISMATCH'

@@ -1,3 +1,4 @@
+import { readEntries, readRows } from './core/history.js'
 import { MigrationError } from './errors.js'
 import { plan } from './plan.js'
 import { compareIds } from './revisions/ids.js'
@@ -9,7 +10,7 @@ const maxId = (ids: string[]) => ids.reduce<string | null>((m, id) => (m === nul
 /** Every revision, applied or pending, with when, how long and by whom; drift is reported, never thrown. */
 export function status(r: Runner): Promise<StatusReport> {
   return r.withDatabase(async (dialect, revisions, settings) => {
-    const details = await r.reachable(dialect, settings, () => dialect.readDetails())
+    const details = await r.reachable(dialect, settings, () => readEntries(dialect.app, dialect))
     const byId = new Map(details.map((d) => [d.id, d]))
     const current = maxId(details.filter((d) => d.state === 'applied').map((d) => d.id))
     const rows: RevisionStatus[] = revisions.map((rev) => {
@@ -65,7 +66,7 @@ export function script(r: Runner, opts: { from?: string; to?: string } = {}): Pr
     const pending =
       opts.from !== undefined
         ? revisions.filter((x) => (opts.from === 'base' || compareIds(x.id, opts.from!) > 0) && (opts.to === undefined || compareIds(x.id, opts.to) <= 0))
-        : plan(revisions, await r.reachable(dialect, settings, () => dialect.readHistory()), { ...settings, to: opts.to }).pending
+        : plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), { ...settings, to: opts.to }).pending
     return dialect.script(pending.map((revision) => ({ revision, direction: 'up' as const })))
   })
 }

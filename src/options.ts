@@ -20,6 +20,7 @@ export interface Settings {
   instanceId: string
   mode: 'migrate' | 'wait'
   waitTimeout: number
+  shutdownTimeout: number
   drizzle: { table: string; schema: string; keepHistory: boolean }
 }
 
@@ -71,6 +72,7 @@ export function settingsOf(options: MigrateOptions): Settings {
     instanceId: options.instanceId ?? defaultInstance(),
     mode: options.mode ?? 'migrate',
     waitTimeout: ms(options, 'waitTimeout', 300_000),
+    shutdownTimeout: ms(options, 'shutdownTimeout', 10_000),
     drizzle: {
       table: options.drizzle?.table ?? '__drizzle_migrations',
       schema: options.drizzle?.schema ?? 'drizzle',

@@ -1,4 +1,5 @@
-import type { ApplyHooks } from './dialects/dialect.js'
+import { record } from './core/create.js'
+import { readRows } from './core/history.js'
 import { MigrationError } from './errors.js'
 import { compareIds } from './revisions/ids.js'
 import type { Runner } from './runner.js'
@@ -6,28 +7,18 @@ import type { Runner } from './runner.js'
 /** Records the revisions up to `id` as applied without running them: adopting a database made by hand or by another tool. */
 export function stamp(r: Runner, id: string): Promise<string[]> {
   return r.withDatabase((dialect, revisions, settings) =>
-    r.withLock(dialect, settings, async (session) => {
+    r.withLock(dialect, settings, async (conn) => {
       if (!revisions.some((x) => x.id === id)) throw new MigrationError('INVALID_OPTIONS', `Revision ${id} is not in this code.`, { revision: id })
-      let rows = await session.readHistory()
-      if (!rows) {
-        await session.createHistory()
-        rows = []
-      }
-      const running = rows.filter((x) => x.state === 'running')
-      if (running.length) throw await r.dirty(running, revisions, session)
-      const newer = rows.filter((x) => compareIds(x.id, id) > 0).map((x) => x.id)
+      const rows = await readRows(conn, dialect)
+      const running = (rows ?? []).filter((x) => x.state === 'running')
+      if (running.length) throw await r.dirty(running, revisions, conn)
+      const newer = (rows ?? []).filter((x) => compareIds(x.id, id) > 0).map((x) => x.id)
       if (newer.length)
         throw new MigrationError('INVALID_OPTIONS', `The database is past ${id} (${newer.join(', ')} applied); revert with down instead of stamping.`, { revision: id })
-      const recorded = new Set(rows.map((x) => x.id))
+      const recorded = new Set((rows ?? []).map((x) => x.id))
       const targets = revisions.filter((x) => compareIds(x.id, id) <= 0 && !recorded.has(x.id))
-      const quiet: ApplyHooks = { started: () => undefined, log: () => () => undefined, signal: r.signal }
       // The history rows carry the real checksums and down scripts; only the up steps are left out.
-      if (targets.length)
-        await session.applyInTransaction(
-          targets.map((x) => ({ ...x, transaction: true, up: { kind: 'sql', text: '', statements: [] } })),
-          quiet,
-          'up',
-        )
+      await record(conn, dialect, settings, targets, rows === null || settings.drizzle.keepHistory)
       r.log.info(`stamped ${dialect.display} at ${id}: recorded ${targets.length} revision(s) as applied without running them`)
       return targets.map((x) => x.id)
     }),
@@ -37,9 +28,10 @@ export function stamp(r: Runner, id: string): Promise<string[]> {
 /** Clears a dirty revision once a human has looked: `applied` if its effects are all there, `rolled-back` once none are. */
 export function resolve(r: Runner, id: string, outcome: 'applied' | 'rolled-back'): Promise<void> {
   return r.withDatabase((dialect, _revisions, settings) =>
-    r.withLock(dialect, settings, async (session) => {
-      if (!(await session.resolve(id, outcome)))
+    r.withLock(dialect, settings, async (conn) => {
+      if (!(await readRows(conn, dialect))?.some((x) => x.id === id && x.state === 'running'))
         throw new MigrationError('INVALID_OPTIONS', `Revision ${id} is not dirty (no "running" history row); nothing to resolve.`, { revision: id })
+      await conn.query(outcome === 'applied' ? dialect.history.markApplied : dialect.history.removeRunning, [id])
       r.log.info(outcome === 'applied' ? `marked ${id} as applied` : `removed the running row of ${id}; it runs again on the next boot`)
     }),
   )

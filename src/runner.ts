@@ -1,4 +1,8 @@
-import type { ApplyHooks, Dialect, Direction, Session } from './dialects/dialect.js'
+import type { Connection } from './core/connection.js'
+import { applyGroup, type ApplyRun, type Direction } from './core/apply.js'
+import { acquireLock } from './core/lock.js'
+import { validate } from './core/validate.js'
+import type { Dialect } from './dialects/dialect.js'
 import { openDialect } from './dialects/open.js'
 import { MigrationError, messageOf } from './errors.js'
 import type { HealthState } from './health.js'
@@ -9,8 +13,6 @@ import { loadRevisions } from './revisions/load.js'
 import { label, type Revision } from './revisions/revision.js'
 import type { MigrateOptions, MigratorEvents, MigrationStatus } from './types.js'
 import { jitter, sleep } from './wait.js'
-
-const TX_CONTROL = /^(begin|start\s+transaction|commit|end|rollback|abort)\b\s*(transaction|work)?\s*$/i
 
 export type Emit = <E extends keyof MigratorEvents>(event: E, payload: MigratorEvents[E]) => void
 
@@ -25,27 +27,17 @@ export interface Runner {
   /** Throws ABORTED when the signal fired. */
   aborted(during: string): void
   withDatabase<T>(work: (dialect: Dialect, revisions: Revision[], settings: Settings) => Promise<T>): Promise<T>
-  withLock<T>(dialect: Dialect, settings: Settings, work: (session: Session) => Promise<T>): Promise<T>
+  /** Runs `work` on a connection that holds the migration lock; stop() cancels, then closes it after shutdownTimeout. */
+  withLock<T>(dialect: Dialect, settings: Settings, work: (conn: Connection, apply: (group: Revision[], direction: Direction) => Promise<number[]>) => Promise<T>): Promise<T>
+  /** Retries `fn` while the database is not accepting connections, up to connectTimeout. */
   reachable<T>(dialect: Dialect, settings: Settings, fn: () => Promise<T>): Promise<T>
-  /** Runs one group of revisions in a direction, retrying lock_timeout conflicts; returns durations. */
-  apply(session: Session, settings: Settings, group: Revision[], direction: Direction): Promise<number[]>
-  dirty(running: HistoryRow[], revisions: Revision[], session: Session): Promise<MigrationError>
+  dirty(running: HistoryRow[], revisions: Revision[], conn: Connection): Promise<MigrationError>
 }
 
 export function createRunner(options: MigrateOptions, log: Log, state: HealthState, emit: Emit, signal: AbortSignal): Runner {
   const status = (s: MigrationStatus) => void (state.status = s)
   const aborted = (during: string) => {
     if (signal.aborted) throw new MigrationError('ABORTED', `Stopped ${during}.`, { cause: signal.reason })
-  }
-
-  const hooks: ApplyHooks = {
-    started(rev) {
-      state.applying = { id: rev.id, name: rev.name, since: Date.now() }
-      log.info(`${state.direction === 'down' ? 'reverting' : 'applying'} ${label(rev)}${rev.transaction ? '' : ' (outside a transaction)'}`, { revision: rev.id })
-      emit('migration:start', { id: rev.id, name: rev.name })
-    },
-    log: (rev) => (m, f) => log.info(`${label(rev)}: ${m}`, f),
-    signal,
   }
 
   async function reachable<T>(dialect: Dialect, settings: Settings, fn: () => Promise<T>): Promise<T> {
@@ -55,75 +47,15 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         return await fn()
       } catch (e) {
         if (e instanceof MigrationError) throw e
-        const transient = dialect.isTransient(e)
-        if (!transient || Date.now() + delay > deadline || signal.aborted) {
-          const why = transient ? ` after trying for ${Math.round(settings.connectTimeout / 1000)}s` : ''
+        const kind = dialect.classify(e)
+        const retry = kind === 'transient' || kind === 'connection-lost'
+        if (!retry || Date.now() + delay > deadline || signal.aborted) {
+          const why = retry ? ` after trying for ${Math.round(settings.connectTimeout / 1000)}s` : ''
           throw new MigrationError('DATABASE_UNREACHABLE', `Cannot reach ${dialect.display}${why}: ${messageOf(e)}`, { cause: e })
         }
         if (state.status !== 'waiting-for-database') log.warn(`${dialect.display} is not reachable yet (${messageOf(e)}); retrying`)
         status('waiting-for-database')
         await sleep(jitter(delay), signal)
-      }
-    }
-  }
-
-  /** Polls the lock with backoff: a waiter never sits inside a blocking query, whose snapshot would stall CREATE INDEX CONCURRENTLY. */
-  async function acquire(session: Session, settings: Settings) {
-    const since = Date.now()
-    let lastReport = 0
-    // Capped at 500 ms so a waiting replica is ready well within a second of the leader finishing.
-    for (let delay = 50; !(await session.tryLock()); delay = Math.min(delay * 2, 500)) {
-      const waited = Date.now() - since
-      if (waited >= settings.lockTimeout) {
-        const holder = await session.lockHolder().catch(() => undefined)
-        throw new MigrationError(
-          'LOCK_TIMEOUT',
-          `Waited ${Math.round(waited / 1000)}s for the migration lock, held by ${holder ?? 'another session'}. ` +
-            'Another process is migrating: raise lockTimeout if its revisions take longer, or find out why it is stuck.',
-        )
-      }
-      aborted('while waiting for the migration lock')
-      status('waiting-for-lock')
-      if (Date.now() - lastReport >= 10_000) {
-        lastReport = Date.now()
-        const holder = await session.lockHolder().catch(() => undefined)
-        log.info(`waiting for the migration lock held by ${holder ?? 'another session'} (${Math.round(waited / 1000)}s so far)`, { holder, waitedMs: waited })
-        emit('lock:wait', { holder, waitedMs: waited })
-      }
-      await sleep(Math.min(jitter(delay), Math.max(0, settings.lockTimeout - waited)), signal)
-    }
-    emit('lock:acquired', { waitedMs: Date.now() - since })
-  }
-
-  /** Retries a group that hit lock_timeout, naming the sessions that held the lock it waited for. */
-  async function withDdlRetry<T>(session: Session, settings: Settings, group: Revision[], run: () => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      let blockers: string[] = []
-      // Ask who blocks us while we still wait: once our statement gives up, the server no longer knows.
-      const watch = setTimeout(
-        () => void session.blockers().then((b) => void (blockers = b), () => undefined),
-        Math.max(10, settings.ddlLockTimeout * 0.6),
-      )
-      try {
-        return await run()
-      } catch (e) {
-        if (!session.isLockConflict(e)) throw e
-        const who = blockers.length ? blockers.join('; ') : 'another session'
-        if (attempt >= settings.ddlRetries || signal.aborted)
-          throw new MigrationError(
-            'DDL_LOCK_TIMEOUT',
-            `Revision ${group.map(label).join(', ')} could not get its table locks within ddlLockTimeout (${settings.ddlLockTimeout} ms) in ${attempt + 1} attempts; ` +
-              `blocked by ${who}. Nothing of it is applied. End the blocking transaction or retry when the database is quieter.`,
-            { revision: group[0]!.id, file: group[0]!.source, cause: e },
-          )
-        const wait = jitter(Math.min(500 * 2 ** attempt, 10_000))
-        log.warn(
-          `${group.map(label).join(', ')} waited over ${settings.ddlLockTimeout} ms for a lock held by ${who}; retry ${attempt + 1}/${settings.ddlRetries} in ${wait} ms`,
-          { blockers },
-        )
-        await sleep(wait, signal)
-      } finally {
-        clearTimeout(watch)
       }
     }
   }
@@ -150,53 +82,61 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
       })
       try {
         const revisions = await loadRevisions(options.migrations ? { migrations: options.migrations } : { dir: options.dir ?? './migrations' }, dialect.syntax)
-        const seen = validated.get(revisions) ?? new Set<string>()
-        if (!seen.has(dialect.name)) {
-          validate(revisions, dialect)
-          validated.set(revisions, seen.add(dialect.name))
-        }
+        validate(revisions, dialect)
         return await work(dialect, revisions, settings)
       } finally {
         await dialect.close().catch((e) => log.warn(`closing the connection failed: ${messageOf(e)}`))
       }
     },
     async withLock(dialect, settings, work) {
-      const session = await reachable(dialect, settings, () => dialect.openSession())
-      const cancel = () => session.cancel?.()
-      signal.addEventListener('abort', cancel, { once: true })
+      const conn = await acquireLock({ dialect, settings, signal, log, emit, status, reachable: (fn) => reachable(dialect, settings, fn) })
+      // stop(): the statement in flight is cancelled at once (a transaction then rolls back); a revision that
+      // still has not settled after shutdownTimeout is abandoned and its connection closed, which frees the lock.
+      let abandon!: (e: Error) => void
+      const abandoned = new Promise<never>((_, reject) => (abandon = reject))
+      abandoned.catch(() => undefined)
+      let timer: NodeJS.Timeout | undefined
+      const onAbort = () => {
+        conn.cancel()
+        timer = setTimeout(() => {
+          log.warn(`a revision ignored stop() for ${settings.shutdownTimeout} ms: closing its connection, so the server rolls back what is open and frees the lock`)
+          abandon(new MigrationError('ABORTED', `Stopped: the revision did not finish within shutdownTimeout (${settings.shutdownTimeout} ms), so its connection was closed.`))
+          void conn.destroy().catch(() => undefined)
+        }, settings.shutdownTimeout)
+        timer.unref?.()
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      const run: ApplyRun = {
+        dialect,
+        conn,
+        settings,
+        signal,
+        log,
+        abandoned,
+        started(rev, direction) {
+          state.direction = direction
+          state.applying = { id: rev.id, name: rev.name, since: Date.now() }
+          log.info(`${direction === 'down' ? 'reverting' : 'applying'} ${label(rev)}${rev.transaction ? '' : ' (outside a transaction)'}`, { revision: rev.id })
+          emit('migration:start', { id: rev.id, name: rev.name })
+        },
+      }
+      const apply = async (group: Revision[], direction: Direction) => {
+        try {
+          return await applyGroup(run, group, direction)
+        } finally {
+          state.applying = null
+        }
+      }
       try {
-        await acquire(session, settings)
-        return await work(session)
+        return await work(conn, apply)
       } finally {
-        signal.removeEventListener('abort', cancel)
-        await session.release().catch((e) => log.warn(`releasing the migration connection failed: ${messageOf(e)}`))
+        signal.removeEventListener('abort', onAbort)
+        clearTimeout(timer)
+        await conn.close().catch((e) => log.warn(`releasing the migration connection failed: ${messageOf(e)}`))
       }
     },
-    async apply(session, settings, group, direction) {
-      state.direction = direction
-      try {
-        return await withDdlRetry(session, settings, group, () =>
-          group.length === 1 && !group[0]!.transaction
-            ? session.applyOutsideTransaction(group[0]!, hooks, direction).then((d) => [d])
-            : session.applyInTransaction(group, hooks, direction),
-        )
-      } catch (e) {
-        if (!(signal.aborted && e instanceof MigrationError && e.code === 'MIGRATION_FAILED')) throw e
-        const rev = group.find((r) => r.id === e.revision) ?? group[0]!
-        throw new MigrationError(
-          'ABORTED',
-          `Stopped while ${direction === 'up' ? 'applying' : 'reverting'} ${label(rev)}. ` +
-            (rev.transaction
-              ? 'It was rolled back: nothing of it changed.'
-              : `It ran outside a transaction and is left dirty: inspect the database, then run \`boot-migrate resolve ${rev.id} --applied\` or \`--rolled-back\`.`),
-          { revision: rev.id, file: rev.source, cause: e },
-        )
-      } finally {
-        state.applying = null
-      }
-    },
-    async dirty(running, revisions, session) {
-      const leftovers = await session.leftovers().catch(() => [])
+    async dirty(running, revisions, conn) {
+      const leftovers = await conn.leftovers().catch(() => [])
       const names = running.map((r) => {
         const rev = revisions.find((x) => x.id === r.id)
         return rev ? `${label(rev)} (${rev.source})` : r.id
@@ -210,35 +150,5 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         { revision: first },
       )
     },
-  }
-}
-
-/** Revision lists (kept per process by loadRevisions) already checked against a dialect's rules. */
-const validated = new WeakMap<Revision[], Set<string>>()
-
-/** Rejects what would break inside a transaction before anything runs. */
-function validate(revisions: Revision[], dialect: Dialect) {
-  for (const rev of revisions) {
-    if (!rev.transaction) continue
-    for (const step of [rev.up, rev.down]) {
-      if (step?.kind !== 'sql') continue
-      for (const st of step.statements) {
-        const hint = rev.source.endsWith('.sql') ? 'add "-- migrate:no-transaction" to the file' : 'set transaction: false on the revision'
-        const reason = dialect.nonTransactional(st.text)
-        const at = { revision: rev.id, file: rev.source, line: st.line }
-        if (reason)
-          throw new MigrationError(
-            'INVALID_REVISION',
-            `${rev.source}:${st.line}: ${reason} cannot run inside a transaction; ${hint} (its statements then run one by one, outside a transaction).`,
-            at,
-          )
-        if (TX_CONTROL.test(st.text))
-          throw new MigrationError(
-            'INVALID_REVISION',
-            `${rev.source}:${st.line}: "${st.text}" controls the transaction that boot-migrate wraps around the revision; remove it (or ${hint} to manage transactions yourself).`,
-            at,
-          )
-      }
-    }
   }
 }

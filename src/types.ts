@@ -98,6 +98,12 @@ export interface MigrateOptions {
   mode?: 'migrate' | 'wait'
   /** With `mode: 'wait'`, how long to wait for the database to reach the target (ms). Default 300000. */
   waitTimeout?: number
+  /**
+   * How long stop() lets a running revision finish after cancelling its statement (ms): a function revision
+   * that ignores `ctx.signal` past it is abandoned and its connection closed, so the server rolls back and
+   * frees the lock. Default 10000.
+   */
+  shutdownTimeout?: number
   /** Max time to keep retrying while the database does not accept connections (ms). Default 30000. */
   connectTimeout?: number
   /** Recorded as `applied_by` and in the lock connection's application_name. Default `host:pid`. */

@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks'
-import { adoptDrizzle } from './adopt.js'
-import type { ApplyHooks, Dialect, Session } from './dialects/dialect.js'
+import { historyUnderLock } from './core/create.js'
+import { readRows } from './core/history.js'
+import type { Dialect } from './dialects/dialect.js'
 import { MigrationError } from './errors.js'
 import type { Settings } from './options.js'
-import { plan, type HistoryRow, type Plan } from './plan.js'
+import { plan, type Plan } from './plan.js'
 import { compareIds } from './revisions/ids.js'
 import { label, type Revision } from './revisions/revision.js'
 import type { Runner } from './runner.js'
@@ -27,17 +28,14 @@ export function up(r: Runner): Promise<MigrateResult> {
       return { applied, current, target: p.target, unknown: p.unknown, upToDate, durationMs: Math.round(performance.now() - started) }
     }
 
-    let p = track(plan(revisions, await r.reachable(dialect, settings, () => dialect.readHistory()), settings))
+    let p = track(plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), settings))
     if (!p.pending.length && !p.running.length) return finish(p, [], true)
     if (settings.mode === 'wait') return finish(await waitForTarget(r, dialect, revisions, settings, track), [], true)
     r.aborted('before migrating')
 
-    return r.withLock(dialect, settings, async (session) => {
-      let rows: HistoryRow[] | null = await session.readHistory()
-      if (!rows || settings.drizzle.keepHistory) await session.createHistory()
-      if (!rows) rows = await adopt(r, session, revisions)
-      p = track(plan(revisions, rows, settings))
-      if (p.running.length) throw await r.dirty(p.running, revisions, session)
+    return r.withLock(dialect, settings, async (conn, apply) => {
+      p = track(plan(revisions, await historyUnderLock(conn, dialect, settings, revisions, r.log), settings))
+      if (p.running.length) throw await r.dirty(p.running, revisions, conn)
       if (!p.pending.length) {
         r.log.info(`${dialect.display} is already at ${p.current ?? 'an empty history'}: another process applied the revisions`)
         return finish(p, [], true)
@@ -46,8 +44,7 @@ export function up(r: Runner): Promise<MigrateResult> {
       r.status('migrating')
       const applied: AppliedRevision[] = []
       for (const group of groups(p.pending, settings)) {
-        r.aborted(`before ${label(group[0]!)}; nothing of it is applied`)
-        const durations = await r.apply(session, settings, group, 'up')
+        const durations = await apply(group, 'up')
         const ids = new Set(group.map((x) => x.id))
         r.state.pending = r.state.pending.filter((id) => !ids.has(id))
         group.forEach((rev, i) => {
@@ -61,26 +58,6 @@ export function up(r: Runner): Promise<MigrateResult> {
       return finish(p, applied, false)
     })
   })
-}
-
-/**
- * First run on a database that drizzle's migrator kept: record what drizzle applied (matched by hash and
- * timestamp) as applied, without running it, before planning. Nothing is guessed: a mismatch stops the run.
- */
-async function adopt(r: Runner, session: Session, revisions: Revision[]): Promise<HistoryRow[]> {
-  if (!revisions.some((x) => x.drizzle) || !session.readDrizzleHistory) return []
-  const drizzleRows = await session.readDrizzleHistory()
-  if (!drizzleRows?.length) return []
-  const adopted = adoptDrizzle(drizzleRows, revisions)
-  if (!adopted.length) return []
-  const quiet: ApplyHooks = { started: () => undefined, log: () => () => undefined, signal: r.signal }
-  await session.applyInTransaction(
-    adopted.map((x) => ({ ...x, transaction: true, up: { kind: 'sql', text: '', statements: [] } })),
-    quiet,
-    'up',
-  )
-  r.log.info(`took over drizzle's history: ${adopted.map(label).join(', ')} recorded as applied without running them`)
-  return adopted.map((x) => ({ id: x.id, checksum: x.checksum, state: 'applied' }))
 }
 
 /** `mode: 'wait'`: polls the history (one query each time) until another process has reached the target. */
@@ -98,7 +75,7 @@ async function waitForTarget(r: Runner, dialect: Dialect, revisions: Revision[],
       )
     await sleep(Math.min(jitter(delay), settings.waitTimeout - waited), r.signal)
     r.aborted('while waiting for another process to migrate')
-    const p = track(plan(revisions, await r.reachable(dialect, settings, () => dialect.readHistory()), settings))
+    const p = track(plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), settings))
     if (!p.pending.length && !p.running.length) return p
   }
 }

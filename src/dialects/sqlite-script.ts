@@ -1,6 +1,6 @@
 import { renderScript, sqlLiteral } from '../script.js'
 import type { Work } from './dialect.js'
-import { foreignKeysPragma } from './sqlite-apply.js'
+import { foreignKeysPragma } from './sqlite-connection.js'
 
 const now = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`
 

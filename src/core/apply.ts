@@ -1,0 +1,278 @@
+import { performance } from 'node:perf_hooks'
+import type { Dialect } from '../dialects/dialect.js'
+import { MigrationError, messageOf } from '../errors.js'
+import { revisionFailure } from '../failure.js'
+import type { Log } from '../log.js'
+import type { Settings } from '../options.js'
+import { label, stepOf, type Revision, type Step } from '../revisions/revision.js'
+import type { Statement } from '../revisions/split.js'
+import type { MigrationContext } from '../types.js'
+import { jitter, sleep } from '../wait.js'
+import { StatementFailure, type Connection, type Executor } from './connection.js'
+import { drizzleRecord } from './drizzle-history.js'
+import { readRows, rowValues } from './history.js'
+
+export type Direction = 'up' | 'down'
+
+/** Everything applying needs: the locked connection, the dialect's statements and the reporting around them. */
+export interface ApplyRun {
+  dialect: Dialect
+  conn: Connection
+  settings: Settings
+  signal: AbortSignal
+  log: Log
+  /** Rejects once a stop has waited shutdownTimeout and closed the connection: a revision that ignores the signal is abandoned. */
+  abandoned: Promise<never>
+  started(rev: Revision, direction: Direction): void
+}
+
+const statementsOf = (step: Step) => (step.kind === 'sql' ? step.statements : [])
+
+/** Yields to the event loop, so that a signal or stop() that arrived during synchronous work is seen. */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+/**
+ * Applies one group in one direction: a single no-transaction revision, or revisions that share one
+ * transaction. Returns each revision's duration.
+ */
+export async function applyGroup(run: ApplyRun, group: Revision[], direction: Direction): Promise<number[]> {
+  await turn()
+  if (run.signal.aborted) throw stopped(group[0]!, direction, 'before it started; nothing of it is applied')
+  try {
+    return group.length === 1 && !group[0]!.transaction ? [await outside(run, group[0]!, direction)] : await inTransaction(run, group, direction)
+  } finally {
+    if (!run.conn.lost()) await run.conn.reset()
+  }
+}
+
+const stopped = (rev: Revision, direction: Direction, what: string) =>
+  new MigrationError('ABORTED', `Stopped ${direction === 'up' ? 'applying' : 'reverting'} ${label(rev)} ${what}.`, { revision: rev.id, file: rev.source })
+
+/** A function revision's context. */
+async function contextOf(run: ApplyRun, rev: Revision, tx: Executor | undefined): Promise<MigrationContext> {
+  return {
+    ...(await run.conn.context(tx)),
+    dialect: run.dialect.name,
+    revision: { id: rev.id, name: rev.name },
+    log: (m, f) => run.log.info(`${label(rev)}: ${m}`, f),
+    signal: run.signal,
+  }
+}
+
+/** Records a revision's row in drizzle's table too, with keepHistory. */
+async function keepDrizzle(run: ApplyRun, on: Executor, rev: Revision, direction: Direction) {
+  const d = run.dialect.drizzle
+  const record = d && run.settings.drizzle.keepHistory ? drizzleRecord(d, rev, direction) : undefined
+  if (record) await on.query(record[0], record[1])
+}
+
+/** The revisions and their history rows in one transaction, retried whole when it waited too long for a table lock. */
+async function inTransaction(run: ApplyRun, group: Revision[], direction: Direction): Promise<number[]> {
+  const { conn, dialect, settings } = run
+  const h = dialect.history
+  const flat = group.flatMap((rev) => statementsOf(stepOf(rev, direction)).map((statement) => ({ rev, statement })))
+  const statements = flat.map((x) => x.statement.text)
+  for (let attempt = 0; ; attempt++) {
+    let at: { rev: Revision; statement?: Statement } = { rev: group[0]! }
+    try {
+      return await watchBlockers(run, () =>
+        conn.transaction(
+          async (tx) => {
+            const durations: number[] = []
+            for (const rev of group) {
+              at = { rev }
+              run.started(rev, direction)
+              const t0 = performance.now()
+              const step = stepOf(rev, direction)
+              if (step.kind === 'sql') {
+                try {
+                  await tx.batch(step.statements.map((s) => s.text))
+                } catch (e) {
+                  if (e instanceof StatementFailure) at = { rev, statement: step.statements[e.index]! }
+                  throw e
+                }
+              } else await Promise.race([step.fn(await contextOf(run, rev, tx)), run.abandoned, conn.whenLost])
+              const duration = Math.round(performance.now() - t0)
+              if (direction === 'up') await tx.query(h.insert, rowValues(rev, 'applied', settings.instanceId, duration))
+              else await tx.query(h.remove, [rev.id])
+              await keepDrizzle(run, tx, rev, direction)
+              durations.push(duration)
+            }
+            // Never commit what ran without the lock (a lock file taken over, a connection replaced).
+            const lost = conn.lost()
+            if (lost) throw new Error(lost)
+            return durations
+          },
+          { lockTimeout: settings.ddlLockTimeout, statements },
+        ),
+      )
+    } catch (e) {
+      // A failure the dialect found around the statements (SQLite's foreign_key_check) names one of the group's.
+      if (e instanceof StatementFailure && !at.statement && flat[e.index]) at = flat[e.index]!
+      const cause = e instanceof StatementFailure ? e.cause : e
+      if (cause instanceof MigrationError) throw withRevision(cause, at.rev)
+      const kind = dialect.classify(cause)
+      // Stopped before COMMIT was sent: cancelled, or abandoned and its connection closed. Either way the server rolled it back.
+      if (run.signal.aborted) throw stopped(at.rev, direction, `(${messageOf(cause)}); it was rolled back: nothing of it changed`)
+      if (kind === 'connection-lost' || conn.lost()) throw await lostInTransaction(run, at.rev, cause, direction, at.statement)
+      if (kind === 'lock-conflict') {
+        if (attempt < settings.ddlRetries) {
+          await backoff(run, group, attempt, cause)
+          continue
+        }
+        throw ddlTimeout(run, group, attempt, cause, 'Nothing of it is applied.')
+      }
+      throw revisionFailure(at.rev, cause, { kind: 'rolled-back' }, at.statement)
+    }
+  }
+}
+
+/** A MigrationError raised inside a function revision (by its context) names that revision. */
+const withRevision = (e: MigrationError, rev: Revision) =>
+  e.revision ? e : new MigrationError(e.code, `${rev.source}: ${e.message}`, { revision: rev.id, file: rev.source, cause: e.cause })
+
+/**
+ * The connection closed inside a transaction. The server rolls back an open transaction when its
+ * connection goes, but a COMMIT that was sent may have landed: the history, read on a new connection, says which.
+ */
+async function lostInTransaction(run: ApplyRun, rev: Revision, cause: unknown, direction: Direction, statement?: Statement) {
+  const { dialect } = run
+  const rows = await readRows(dialect.app, dialect).catch(() => undefined)
+  const recorded = rows === undefined ? undefined : (rows ?? []).some((r) => r.id === rev.id)
+  const committed = recorded === undefined ? undefined : direction === 'up' ? recorded : !recorded
+  return revisionFailure(rev, new Error(`the connection to ${dialect.display} closed (${messageOf(cause)})`), { kind: 'connection-lost', committed }, statement)
+}
+
+/**
+ * A revision outside a transaction: its row is `running` while it runs. Each statement commits on its own,
+ * so once one has run the revision is never retried from the start: a lock conflict retries that statement
+ * alone (it did nothing), anything else leaves the revision dirty with an exact account of what ran.
+ */
+async function outside(run: ApplyRun, rev: Revision, direction: Direction): Promise<number> {
+  const { conn, dialect, settings } = run
+  const h = dialect.history
+  run.started(rev, direction)
+  const t0 = performance.now()
+  try {
+    if (direction === 'up') await conn.query(h.insert, rowValues(rev, 'running', settings.instanceId, null))
+    else await conn.query(h.markRunning, [rev.id])
+  } catch (e) {
+    if (dialect.classify(e) === 'duplicate')
+      throw new MigrationError(
+        'MIGRATION_FAILED',
+        `Revision ${label(rev)} was recorded by another process while this one was migrating ${dialect.display}: the migration lock was taken over ` +
+          '(a lock file not refreshed for lockStale ms counts as abandoned, e.g. when a process is paused that long). Nothing was run twice. Run again.',
+        { revision: rev.id, file: rev.source, cause: e },
+      )
+    throw revisionFailure(rev, e, { kind: 'nothing-applied' })
+  }
+  /** Undo the running row: nothing of the revision ran. */
+  const clean = async () => {
+    await conn.query(direction === 'up' ? h.removeRunning : h.markApplied, [rev.id])
+  }
+  const step = stepOf(rev, direction)
+  if (step.kind === 'fn') {
+    try {
+      await Promise.race([step.fn(await contextOf(run, rev, undefined)), run.abandoned, conn.whenLost])
+    } catch (e) {
+      if (e instanceof MigrationError && e.code === 'ABORTED') throw e
+      const lost = dialect.classify(e) === 'connection-lost' || conn.lost()
+      throw revisionFailure(rev, e, { kind: 'dirty' }, undefined, lost ? 'CONNECTION_LOST' : run.signal.aborted ? 'ABORTED' : 'MIGRATION_FAILED')
+    }
+  } else {
+    const total = step.statements.length
+    for (const [k, st] of step.statements.entries()) {
+      if (run.signal.aborted) {
+        if (k === 0) await clean()
+        throw revisionFailure(rev, new Error('stopped'), k === 0 ? { kind: 'nothing-applied' } : { kind: 'dirty', done: k, total }, st, 'ABORTED')
+      }
+      const waits = dialect.waitsForLocks(st.text)
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await conn.setLockTimeout(waits ? 0 : settings.ddlLockTimeout)
+          await watchBlockers(run, () => conn.query(st.text))
+          break
+        } catch (e) {
+          const kind = dialect.classify(e)
+          if (kind === 'connection-lost' || conn.lost())
+            throw revisionFailure(rev, new Error(`the connection to ${dialect.display} closed (${messageOf(e)})`), { kind: 'dirty', done: k, total, unsure: true }, st, 'CONNECTION_LOST')
+          if (kind === 'lock-conflict' && !run.signal.aborted) {
+            if (attempt < settings.ddlRetries) {
+              await backoff(run, [rev], attempt, e, k + 1)
+              continue
+            }
+            if (k === 0) {
+              await clean()
+              throw ddlTimeout(run, [rev], attempt, e, 'Nothing of it is applied.')
+            }
+            throw ddlTimeout(run, [rev], attempt, e, '', { kind: 'dirty', done: k, total }, st)
+          }
+          // A statement is atomic on its own, so a first statement that failed did nothing; a concurrent
+          // index build is the exception: it leaves an invalid index behind.
+          const code = run.signal.aborted ? 'ABORTED' : 'MIGRATION_FAILED'
+          if (k === 0 && !waits) {
+            await clean()
+            throw revisionFailure(rev, e, { kind: 'nothing-applied' }, st, code)
+          }
+          throw revisionFailure(rev, e, { kind: 'dirty', done: k, total }, st, code)
+        }
+      }
+    }
+  }
+  const duration = Math.round(performance.now() - t0)
+  if (direction === 'up') await conn.query(h.finish, [duration, rev.id])
+  else await conn.query(h.remove, [rev.id])
+  await keepDrizzle(run, conn, rev, direction)
+  return duration
+}
+
+/** Waits before retrying what hit a lock conflict, naming who held the lock. */
+async function backoff(run: ApplyRun, group: Revision[], attempt: number, cause: unknown, statement?: number) {
+  const wait = jitter(Math.min(500 * 2 ** attempt, 10_000))
+  const who = blockersOf(cause)
+  run.log.warn(
+    `${group.map(label).join(', ')}${statement ? ` statement ${statement}` : ''} waited over ${run.settings.ddlLockTimeout} ms for a lock held by ${who.length ? who.join('; ') : 'another session'}; ` +
+      `retry ${attempt + 1}/${run.settings.ddlRetries} in ${wait} ms${statement ? ' (that statement alone: it did nothing)' : ''}`,
+    { blockers: who },
+  )
+  await sleep(wait, run.signal)
+}
+
+function ddlTimeout(run: ApplyRun, group: Revision[], attempt: number, cause: unknown, applied: string, dirty?: Parameters<typeof revisionFailure>[2], st?: Statement) {
+  const who = blockersOf(cause)
+  const rev = group[0]!
+  const why = new Error(
+    `could not get its table locks within ddlLockTimeout (${run.settings.ddlLockTimeout} ms) in ${attempt + 1} attempts; blocked by ${who.length ? who.join('; ') : 'another session'}`,
+  )
+  if (dirty) return revisionFailure(rev, why, dirty, st, 'DDL_LOCK_TIMEOUT')
+  return new MigrationError(
+    'DDL_LOCK_TIMEOUT',
+    `Revision ${group.map(label).join(', ')} ${why.message}. ${applied} End the blocking transaction or retry when the database is quieter.`,
+    { revision: rev.id, file: rev.source, cause },
+  )
+}
+
+const BLOCKERS = Symbol('blockers')
+const blockersOf = (e: unknown): string[] => ((e as { [BLOCKERS]?: string[] })?.[BLOCKERS] ?? []) as string[]
+
+/**
+ * Runs `work`, asking who blocks the connection while it still waits: once the statement gives up the
+ * server no longer knows. The answer rides on the error, for the log line and the message.
+ */
+async function watchBlockers<T>(run: ApplyRun, work: () => Promise<T>): Promise<T> {
+  let blockers: string[] = []
+  const watch = setTimeout(
+    () => void run.conn.blockers().then((b) => void (blockers = b), () => undefined),
+    Math.max(10, run.settings.ddlLockTimeout * 0.6),
+  )
+  try {
+    return await work()
+  } catch (e) {
+    if (e && typeof e === 'object') (e as { [BLOCKERS]?: string[] })[BLOCKERS] = blockers
+    const inner = e instanceof StatementFailure ? e.cause : undefined
+    if (inner && typeof inner === 'object') (inner as { [BLOCKERS]?: string[] })[BLOCKERS] = blockers
+    throw e
+  } finally {
+    clearTimeout(watch)
+  }
+}

@@ -1,0 +1,81 @@
+import type { MigrationContext } from '../types.js'
+
+/** What an error from the database means to the algorithm. Each dialect maps its own codes onto these. */
+export type ErrorKind =
+  /** Waited too long for a table lock (lock_timeout, SQLITE_BUSY): the statement did nothing, it may be retried. */
+  | 'lock-conflict'
+  /** The connection closed: what was not committed is gone with it, and so is the session lock. */
+  | 'connection-lost'
+  /** The server is not accepting connections yet (starting, restarting, too many clients). */
+  | 'transient'
+  /** The history table does not exist yet. */
+  | 'missing-table'
+  /** A statement after a failed one in the same transaction: not the cause. */
+  | 'aborted-transaction'
+  /** A unique key was violated: for a history row, another process recorded the revision. */
+  | 'duplicate'
+  | 'other'
+
+/** A statement of a batch failed: `index` says which one, `cause` is the driver's error. */
+export class StatementFailure extends Error {
+  constructor(
+    readonly index: number,
+    override readonly cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause))
+  }
+}
+
+/** Runs statements on one connection, or inside one transaction on it. */
+export interface Executor {
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>
+  /** Runs the statements in order (pipelined where the driver can); rejects with a StatementFailure for the first that failed. */
+  batch(statements: readonly string[]): Promise<void>
+}
+
+export interface TransactionOptions {
+  /** How long a statement may wait for a table lock before it fails as a lock conflict (ms). */
+  lockTimeout: number
+  /** The statements the transaction will run, for dialects that must prepare around them (SQLite foreign-key rebuilds). */
+  statements: readonly string[]
+}
+
+/**
+ * The one connection a migration runs on: it holds the lock, and every statement of a revision and its
+ * history row go through it. It never reconnects: once it has closed, every call rejects as `connection-lost`.
+ */
+export interface Connection extends Executor {
+  /** The driver's own transaction: commits when `work` resolves, rolls back when it rejects. */
+  transaction<T>(work: (tx: Executor) => Promise<T>, options: TransactionOptions): Promise<T>
+  /** What a function revision receives: inside `tx` when it has one, else on the bare connection. */
+  context(tx: Executor | undefined): Promise<Pick<MigrationContext, 'sql' | 'db' | 'exec' | 'query'>>
+  /** Rejects when the connection or its lock is lost: what waits on a revision waits on this too. */
+  whenLost: Promise<never>
+  /** How long the next statements outside a transaction may wait for a table lock; 0 waits as long as it takes. */
+  setLockTimeout(ms: number): Promise<void>
+  /** One attempt at the migration lock; never blocks. */
+  tryLock(): Promise<boolean>
+  /** Who holds the lock, for logs and LOCK_TIMEOUT. */
+  lockHolder(): Promise<string | undefined>
+  /** Sessions that block this connection right now, described for a log line. */
+  blockers(): Promise<string[]>
+  /** What an interrupted no-transaction revision may have left behind, with how to clean it up. */
+  leftovers(): Promise<string[]>
+  /** Puts back session settings a revision changed (search_path, role, pragmas), so the next one starts clean. */
+  reset(): Promise<void>
+  /** Interrupts the statement in flight; a no-op where the driver cannot. */
+  cancel(): void
+  /** Why the connection or its lock is gone, or undefined while both are ours. */
+  lost(): string | undefined
+  /** Frees the lock and the connection. */
+  close(): Promise<void>
+  /** Closes the connection at once, so the server rolls back what is open and frees the lock. */
+  destroy(): Promise<void>
+}
+
+export interface Capabilities {
+  /** DDL rolls back with the transaction (PostgreSQL, SQLite; not MySQL). */
+  transactionalDdl: boolean
+  /** A statement in flight can be cancelled (PostgreSQL; not better-sqlite3, which runs it to its end). */
+  cancel: boolean
+}

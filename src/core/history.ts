@@ -1,0 +1,95 @@
+import type { HistoryEntry, HistoryRow } from '../plan.js'
+import type { Revision } from '../revisions/revision.js'
+import { downSql } from '../revisions/revision.js'
+import type { ErrorKind, Executor } from './connection.js'
+
+/** How a dialect spells what the history statements need. */
+export interface HistorySyntax {
+  /** The history table, quoted (and schema-qualified where the dialect has schemas). */
+  table: string
+  /** The n-th (1-based) bind parameter. */
+  param(n: number): string
+  timestamp: string
+  now: string
+  /** Statements to run before the table is created (the schema). */
+  prelude: string[]
+}
+
+/** The history statements, written once for every dialect. */
+export function historyStatements(s: HistorySyntax) {
+  const t = s.table
+  const p = s.param
+  return {
+    create: [
+      ...s.prelude,
+      `create table if not exists ${t} (
+        id varchar(255) primary key,
+        name text not null,
+        checksum text,
+        state varchar(16) not null default 'applied' check (state in ('running', 'applied')),
+        applied_at ${s.timestamp} not null default ${s.now},
+        duration_ms integer,
+        applied_by text not null,
+        down_sql text
+      )`,
+    ],
+    rows: `select id, checksum, state from ${t}`,
+    details: `select id, name, checksum, state, applied_at, duration_ms, applied_by, down_sql from ${t} order by applied_at, id`,
+    insert: `insert into ${t} (id, name, checksum, state, applied_by, down_sql, duration_ms) values (${[1, 2, 3, 4, 5, 6, 7].map(p).join(', ')})`,
+    finish: `update ${t} set state = 'applied', applied_at = ${s.now}, duration_ms = ${p(1)} where id = ${p(2)} and state = 'running'`,
+    markRunning: `update ${t} set state = 'running' where id = ${p(1)} and state = 'applied'`,
+    markApplied: `update ${t} set state = 'applied' where id = ${p(1)} and state = 'running'`,
+    remove: `delete from ${t} where id = ${p(1)}`,
+    removeRunning: `delete from ${t} where id = ${p(1)} and state = 'running'`,
+  }
+}
+
+export type HistoryStatements = ReturnType<typeof historyStatements>
+
+/** The history row values of a revision, in the order of `insert`. */
+export const rowValues = (rev: Revision, state: 'running' | 'applied', by: string, durationMs: number | null) => [
+  rev.id,
+  rev.name,
+  rev.checksum,
+  state,
+  by,
+  downSql(rev),
+  durationMs,
+]
+
+/** What reading the history needs from a dialect. */
+export interface HistoryReader {
+  history: HistoryStatements
+  classify(e: unknown): ErrorKind
+}
+
+/** The fast path's rows: one query; null when the table does not exist. */
+export async function readRows(on: Executor, d: HistoryReader): Promise<HistoryRow[] | null> {
+  try {
+    return (await on.query<HistoryRow>(d.history.rows)).map((r) => ({ id: String(r.id), checksum: r.checksum ?? null, state: r.state }))
+  } catch (e) {
+    if (d.classify(e) === 'missing-table') return null
+    throw e
+  }
+}
+
+/** Every row with all its columns, oldest first; [] when the table does not exist. */
+export async function readEntries(on: Executor, d: HistoryReader): Promise<HistoryEntry[]> {
+  let rows: Array<Record<string, unknown>>
+  try {
+    rows = await on.query(d.history.details)
+  } catch (e) {
+    if (d.classify(e) === 'missing-table') return []
+    throw e
+  }
+  return rows.map((r) => ({
+    id: String(r.id),
+    name: String(r.name),
+    checksum: (r.checksum as string | null) ?? null,
+    state: r.state as HistoryRow['state'],
+    appliedAt: new Date(r.applied_at as string | Date),
+    durationMs: r.duration_ms === null || r.duration_ms === undefined ? null : Number(r.duration_ms),
+    appliedBy: String(r.applied_by),
+    downSql: (r.down_sql as string | null) ?? null,
+  }))
+}

@@ -1,0 +1,59 @@
+import type { Dialect } from '../dialects/dialect.js'
+import { MigrationError } from '../errors.js'
+import type { Revision } from '../revisions/revision.js'
+import type { Statement } from '../revisions/split.js'
+import { copyStdio, psqlMetaCommand, transactionControl } from '../revisions/transaction-control.js'
+
+/** Revision lists (kept per process by loadRevisions) already checked against a dialect's rules. */
+const validated = new WeakMap<Revision[], Set<string>>()
+
+/** Rejects, before anything runs, what would break inside the transaction boot-migrate wraps around a revision. */
+export function validate(revisions: Revision[], dialect: Dialect) {
+  const seen = validated.get(revisions) ?? new Set<string>()
+  if (seen.has(dialect.name)) return
+  for (const rev of revisions)
+    for (const step of [rev.up, rev.down]) if (step?.kind === 'sql') checkStatements(rev, step.statements, dialect)
+  validated.set(revisions, seen.add(dialect.name))
+}
+
+function checkStatements(rev: Revision, statements: Statement[], dialect: Dialect) {
+  const sqlFile = rev.source.endsWith('.sql')
+  const hint = sqlFile ? 'add "-- migrate:no-transaction" to the file' : 'set transaction: false on the revision'
+  const fail = (st: Statement, why: string): never => {
+    throw new MigrationError('INVALID_REVISION', `${rev.source}:${st.line}: ${why}`, { revision: rev.id, file: rev.source, line: st.line })
+  }
+  /** The BEGIN of a no-transaction revision that manages its own transaction, until its COMMIT. */
+  let open: Statement | undefined
+  for (const st of statements) {
+    const meta = psqlMetaCommand(st.text)
+    if (meta) fail(st, `"${meta}" is a psql command, not SQL: boot-migrate sends statements through the driver, which has no psql. Remove it (or write it as SQL).`)
+    const copy = copyStdio(st.text, dialect.syntax)
+    if (copy)
+      fail(
+        st,
+        `COPY … ${copy === 'from-stdin' ? 'FROM STDIN' : 'TO STDOUT'} needs psql's data stream, which a migration does not have. ` +
+          'Write the rows as INSERT statements (pg_dump --inserts does), or COPY from a file on the database server.',
+      )
+    const tx = transactionControl(st.text, dialect.syntax)
+    if (rev.transaction) {
+      const reason = dialect.nonTransactional(st.text)
+      if (reason)
+        fail(st, `${reason} cannot run inside a transaction; ${hint} (its statements then run one by one, outside a transaction).`)
+      // Savepoints nest inside the revision's transaction; anything that ends or starts one would break it.
+      if (tx && tx.kind !== 'savepoint' && tx.kind !== 'release' && tx.kind !== 'rollback-to')
+        fail(st, `"${tx.keyword}" controls the transaction that boot-migrate wraps around the revision; remove it (or ${hint} to manage transactions yourself).`)
+      continue
+    }
+    if (!tx || tx.kind === 'savepoint' || tx.kind === 'release' || tx.kind === 'rollback-to') continue
+    if (tx.kind === 'prepare') fail(st, `"${tx.keyword}" (two-phase commit) is not supported in a revision.`)
+    if (tx.kind === 'begin') {
+      if (open) fail(st, `"${tx.keyword}" starts a transaction while the one begun at line ${open.line} is still open.`)
+      open = st
+    } else {
+      if (!open) fail(st, `"${tx.keyword}" ends a transaction that the revision did not begin.`)
+      open = undefined
+    }
+  }
+  if (open)
+    fail(open, `the transaction begun here is never committed: what follows would be rolled back when the revision ends. Add a COMMIT, or remove the BEGIN.`)
+}

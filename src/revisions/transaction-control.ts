@@ -1,0 +1,278 @@
+import type { SqlSyntax } from './split.js'
+
+/** A statement that starts, ends or otherwise steers a transaction. */
+export interface TxControl {
+  kind: 'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'rollback-to' | 'prepare'
+  /** The statement's leading keywords, uppercased and single-spaced, e.g. "COMMIT AND CHAIN". Names, literals and BEGIN's transaction modes are left out. */
+  keyword: string
+}
+
+// psql meta-commands only exist next to PostgreSQL, so their leading comments follow its rules.
+const PG_SYNTAX: SqlSyntax = { dollarQuotes: true, brackets: false, nestedComments: true }
+
+// Character tests by code: these run over every statement of every revision.
+const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13)
+// PostgreSQL identifiers take any non-ASCII letter and a `$` after the first character.
+const isWordStart = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || c >= 128
+const isWordPart = (c: number) => isWordStart(c) || c === 36
+const DOLLAR_TAG = /\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$/y
+
+/** Index just past the comment that starts at `i`, or `i` when none does. An unclosed comment runs to the end. */
+function skipComment(text: string, i: number, syntax: SqlSyntax): number {
+  const c = text[i]
+  const n = text[i + 1]
+  if (c === '-' && n === '-') {
+    const e = text.indexOf('\n', i)
+    return e < 0 ? text.length : e
+  }
+  if (c !== '/' || n !== '*') return i
+  let level = 0
+  let j = i
+  while (j < text.length) {
+    if (text[j] === '/' && text[j + 1] === '*') {
+      level++
+      j += 2
+    } else if (text[j] === '*' && text[j + 1] === '/') {
+      level--
+      j += 2
+      if (level === 0 || !syntax.nestedComments) return j
+    } else j++
+  }
+  return text.length
+}
+
+/**
+ * Index just past the string, quoted identifier or dollar-quoted body that starts at `i`, or `i`
+ * when none does. Same rules as the splitter, so both agree on where quotes end.
+ */
+function skipQuoted(text: string, i: number, syntax: SqlSyntax): number {
+  const c = text[i]
+  const before = i > 0 ? text.charCodeAt(i - 1) : 32
+  if (c === '$') {
+    if (!syntax.dollarQuotes || isWordPart(before)) return i
+    DOLLAR_TAG.lastIndex = i
+    const tag = DOLLAR_TAG.exec(text)?.[0]
+    if (!tag) return i
+    const end = text.indexOf(tag, i + tag.length)
+    return end < 0 ? text.length : end + tag.length
+  }
+  if (c !== "'" && c !== '"' && c !== '`' && !(c === '[' && syntax.brackets)) return i
+  const close = c === '[' ? ']' : c
+  // E'…' strings take backslash escapes.
+  const backslash = c === "'" && (before === 69 || before === 101) && !(i > 1 && isWordPart(text.charCodeAt(i - 2)))
+  let j = i + 1
+  while (j < text.length) {
+    const d = text[j]
+    if (backslash && d === '\\') j += 2
+    else if (d !== close) j++
+    else if (text[j + 1] === close && close !== ']') j += 2
+    else return j + 1
+  }
+  return text.length
+}
+
+/**
+ * Feeds `visit` the tokens of `text` from `from`, skipping whitespace and comments, until it returns
+ * false. Words (keywords and bare names) come uppercased; quoted tokens come whole and as written,
+ * so they never equal a keyword; anything else comes one character at a time.
+ */
+function scan(text: string, syntax: SqlSyntax, from: number, visit: (token: string) => boolean): void {
+  let i = from
+  while (i < text.length) {
+    const c = text.charCodeAt(i)
+    if (isSpace(c)) {
+      i++
+      continue
+    }
+    const comment = skipComment(text, i, syntax)
+    if (comment > i) {
+      i = comment
+      continue
+    }
+    let end = skipQuoted(text, i, syntax)
+    let token: string
+    if (end > i) token = text.slice(i, end)
+    else if (isWordStart(c)) {
+      end = i + 1
+      while (end < text.length && isWordPart(text.charCodeAt(end))) end++
+      token = text.slice(i, end).toUpperCase()
+    } else {
+      end = i + 1
+      token = text[i]!
+    }
+    if (!visit(token)) return
+    i = end
+  }
+}
+
+/** The first `max` tokens of `text` (see `scan`). Only a statement's head decides what it is, so the rest is never read. */
+function leadingTokens(text: string, syntax: SqlSyntax, max: number): string[] {
+  const out: string[] = []
+  scan(text, syntax, 0, (t) => out.push(t) < max)
+  return out
+}
+
+/** Index of the first character that is neither whitespace nor inside a comment. */
+function skipBlank(text: string, syntax: SqlSyntax): number {
+  let i = 0
+  while (i < text.length) {
+    if (isSpace(text.charCodeAt(i))) i++
+    else {
+      const next = skipComment(text, i, syntax)
+      if (next === i) return i
+      i = next
+    }
+  }
+  return i
+}
+
+/**
+ * `text` without its comments and with each run of whitespace (comments included, as the databases
+ * read them) collapsed to one space, trimmed. Quoted strings, identifiers and dollar-quoted bodies
+ * are copied untouched, comment-like text in them too.
+ */
+export function stripComments(text: string, syntax: SqlSyntax): string {
+  const parts: string[] = []
+  let run = -1 // start of the pending stretch of code to copy
+  let gap = false // whitespace or a comment since the last copied code
+  let i = 0
+  const flush = () => {
+    if (run >= 0) parts.push(text.slice(run, i))
+    run = -1
+  }
+  while (i < text.length) {
+    const after = isSpace(text.charCodeAt(i)) ? i + 1 : skipComment(text, i, syntax)
+    if (after > i) {
+      flush()
+      gap = true
+      i = after
+      continue
+    }
+    if (run < 0) {
+      if (gap && parts.length) parts.push(' ')
+      gap = false
+      run = i
+    }
+    const quoted = skipQuoted(text, i, syntax)
+    i = quoted > i ? quoted : i + 1
+  }
+  flush()
+  return parts.join('')
+}
+
+/**
+ * What the statement does to the transaction it runs in, read from its leading keywords only (a
+ * later `END` of a CASE or `BEGIN` of a trigger body does not count), or undefined when it leaves
+ * the transaction alone. Covers PostgreSQL's and SQLite's transaction statements in any case and
+ * with comments anywhere between the keywords.
+ */
+export function transactionControl(text: string, syntax: SqlSyntax): TxControl | undefined {
+  // Six tokens reach past the longest head: ROLLBACK TRANSACTION name TO SAVEPOINT x.
+  const tokens = leadingTokens(text, syntax, 6)
+  const head: string[] = []
+  let at = 0
+  const accept = (...words: string[]): string | undefined => {
+    const t = tokens[at]
+    if (t === undefined || !words.includes(t)) return undefined
+    head.push(t)
+    at++
+    return t
+  }
+  const result = (kind: TxControl['kind']): TxControl => ({ kind, keyword: head.join(' ') })
+
+  // No statement starts with a bare name, so the first word alone tells a transaction statement
+  // from `CREATE TABLE begin`, `SELECT 'commit'` or `beginning`.
+  const first = accept('BEGIN', 'START', 'COMMIT', 'END', 'ROLLBACK', 'ABORT', 'SAVEPOINT', 'RELEASE', 'PREPARE')
+  switch (first) {
+    case undefined:
+      return undefined
+    case 'BEGIN':
+      // BEGIN ATOMIC opens an SQL-standard function body, not a transaction.
+      if (tokens[at] === 'ATOMIC') return undefined
+      accept('DEFERRED', 'IMMEDIATE', 'EXCLUSIVE') // SQLite's locking modes
+      accept('WORK', 'TRANSACTION')
+      return result('begin')
+    case 'START':
+      return accept('TRANSACTION') ? result('begin') : undefined
+    case 'SAVEPOINT':
+      return result('savepoint')
+    case 'RELEASE':
+      accept('SAVEPOINT')
+      return result('release')
+    case 'PREPARE':
+      // PREPARE name AS … is a prepared statement; only PREPARE TRANSACTION is two-phase commit.
+      return accept('TRANSACTION') ? result('prepare') : undefined
+  }
+  // COMMIT, END, ROLLBACK, ABORT.
+  if ((first === 'COMMIT' || first === 'ROLLBACK') && accept('PREPARED')) return result('prepare')
+  // SQLite takes (and ignores) a name after TRANSACTION: ROLLBACK TRANSACTION t TO s is valid there.
+  const next = accept('WORK', 'TRANSACTION') === 'TRANSACTION' ? tokens[at] : undefined
+  if (next !== undefined && next !== 'TO' && next !== 'AND' && isName(next)) at++
+  if (first === 'ROLLBACK' && accept('TO')) {
+    accept('SAVEPOINT')
+    return result('rollback-to')
+  }
+  if (accept('AND')) {
+    accept('NO')
+    accept('CHAIN')
+  }
+  return result(first === 'COMMIT' || first === 'END' ? 'commit' : 'rollback')
+}
+
+/** A token that can name something: a word or a quoted name (SQLite also takes a string). */
+const isName = (token: string) => isWordStart(token.charCodeAt(0)) || token[0] === '"' || token[0] === "'" || token[0] === '`' || token[0] === '['
+
+/**
+ * Whether the statement is a COPY that streams through the client connection, which a migration
+ * cannot feed: `COPY … FROM STDIN` or `COPY … TO STDOUT` (PostgreSQL takes either of STDIN and
+ * STDOUT with either direction and goes by FROM/TO), or psql's `\copy` with stdin/stdout/pstdin/pstdout.
+ * COPY from or to a file or a program is left alone.
+ */
+export function copyStdio(text: string, syntax: SqlSyntax): 'from-stdin' | 'to-stdout' | undefined {
+  const meta = metaCommand(text)
+  let body = text
+  let from = 0
+  let targets = ['STDIN', 'STDOUT']
+  if (meta) {
+    // psql reads \copy case-insensitively, and its arguments end with the line.
+    if (meta.command.toLowerCase() !== '\\copy') return undefined
+    const eol = text.indexOf('\n', meta.end)
+    if (eol >= 0) body = text.slice(0, eol)
+    from = meta.end
+    targets = ['STDIN', 'STDOUT', 'PSTDIN', 'PSTDOUT']
+  } else if (leadingTokens(text, syntax, 1)[0] !== 'COPY') return undefined
+  // The first FROM or TO outside parentheses (which hold column lists and the query form's query)
+  // gives the direction; the token after it, the source or destination.
+  let depth = 0
+  let direction: 'FROM' | 'TO' | undefined
+  let found: 'from-stdin' | 'to-stdout' | undefined
+  scan(body, syntax, from, (t) => {
+    if (direction) {
+      if (targets.includes(t)) found = direction === 'FROM' ? 'from-stdin' : 'to-stdout'
+      return false
+    }
+    if (t === '(') depth++
+    else if (t === ')') depth--
+    else if (depth === 0 && (t === 'FROM' || t === 'TO')) direction = t
+    return true
+  })
+  return found
+}
+
+/** The psql meta-command the statement starts with (after comments), and the index just past its name. */
+function metaCommand(text: string): { command: string; end: number } | undefined {
+  const start = skipBlank(text, PG_SYNTAX)
+  if (text[start] !== '\\') return undefined
+  // psql reads the name up to whitespace or the next backslash: \c, \connect, \dt+, \. (end of COPY data).
+  let end = start + 1
+  while (end < text.length && text[end] !== '\\' && !isSpace(text.charCodeAt(end))) end++
+  return end > start + 1 ? { command: text.slice(start, end), end } : undefined
+}
+
+/**
+ * The psql meta-command (e.g. "\\connect", "\\set", "\\.") that the statement starts with after
+ * comments, as written, or undefined. boot-migrate talks to the server directly, so no psql runs these.
+ */
+export function psqlMetaCommand(text: string): string | undefined {
+  return metaCommand(text)?.command
+}
