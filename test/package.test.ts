@@ -3,6 +3,7 @@ import { cp, mkdir, mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { eventually } from './contract/support.js'
 import { client, freshDatabase, revisions, root } from './helpers.js'
 
 const running: Array<ReturnType<typeof spawn>> = []
@@ -41,8 +42,11 @@ describe('the published package', () => {
     const cli = (...args: string[]) => spawn(process.execPath, [join(root, 'dist/cli.js'), ...args, '--url', url, '--dir', dir], { stdio: 'pipe' })
     const waiter = cli('wait', '--timeout', '20000')
     running.push(waiter)
+    let said = ''
+    for (const stream of [waiter.stdout!, waiter.stderr!]) stream.on('data', (d) => (said += d))
     const waited = new Promise<number | null>((resolve) => waiter.on('exit', resolve))
-    await new Promise((r) => setTimeout(r, 800))
+    // It has read the history, found 0001 pending and is waiting: it neither migrated nor gave up.
+    await expect.poll(() => said, eventually).toContain('waiting for another process to apply 0001')
     expect(waiter.exitCode).toBeNull()
     const up = cli('up', '--json')
     let out = ''
@@ -64,13 +68,7 @@ describe('examples', () => {
     let out = ''
     child.stdout!.on('data', (d) => (out += d))
     const port = await new Promise<number>((resolve) => child.stdout!.on('data', () => /localhost:(\d+)/.test(out) && resolve(Number(/localhost:(\d+)/.exec(out)![1]))))
-    const deadline = Date.now() + 15_000
-    let ready = 0
-    while (Date.now() < deadline && ready !== 200) {
-      ready = (await fetch(`http://127.0.0.1:${port}/readyz`)).status
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    expect(ready).toBe(200)
+    await expect.poll(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status, eventually).toBe(200)
     expect(await (await fetch(`http://127.0.0.1:${port}/notes`)).json()).toEqual([{ id: '1', body: 'migrated at boot by boot-migrate' }])
     child.kill('SIGTERM')
     expect(await new Promise((resolve) => child.on('exit', (code) => resolve(code)))).toBe(0)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createMigrator } from '../src/index.js'
+import { eventually } from './contract/support.js'
 import { freePort, startEmbeddedPostgres } from './setup/postgres.js'
 import { captureLog } from './helpers.js'
 
@@ -31,8 +32,7 @@ describe('connecting', () => {
       logger: false,
     })
     const run = migrator.run()
-    await new Promise((r) => setTimeout(r, 1000))
-    expect(migrator.health().status).toBe('waiting-for-database')
+    await expect.poll(() => migrator.health().status, eventually).toBe('waiting-for-database')
     const server = await startEmbeddedPostgres(port)
     try {
       await expect(run).resolves.toMatchObject({ current: '1' })

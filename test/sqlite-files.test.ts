@@ -97,12 +97,18 @@ describe('SQLite database files', () => {
     app.prepare("insert into notes values ('in flight')").run()
     const dir = await revisions({ '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n', '0002_b.sql': '-- migrate:up\ncreate table b (x int);\n' })
     const log = captureLog()
-    const run = createMigrator({ url: `sqlite:${file}`, dir, ddlLockTimeout: 100, logger: log.logger }).run()
-    // The app commits while the migrator pauses between attempts.
-    setTimeout(() => app.exec('COMMIT'), 300)
-    const result = await run
+    // The app commits while the migrator pauses between attempts: when it says it will retry.
+    const logger = {
+      ...log.logger,
+      warn(...args: unknown[]) {
+        log.logger.warn(...args)
+        if (/0002_b .*retry 1\//.test(String(args[0]))) app.exec('COMMIT')
+      },
+    }
+    const result = await createMigrator({ url: `sqlite:${file}`, dir, ddlLockTimeout: 100, logger }).run()
     expect(result.applied.map((r) => r.id)).toEqual(['0002'])
-    expect(log.text()).toMatch(/0002_b waited over 100 ms for a lock/)
+    const steps = log.lines.flatMap((l) => (/^warn .*0002_b .*for a lock.*retry 1\//.test(l) ? ['waited for a lock, retrying'] : /applied 0002_b/.test(l) ? ['applied'] : []))
+    expect(steps, log.text()).toEqual(['waited for a lock, retrying', 'applied'])
     expect(app.prepare('select body from notes').pluck().all()).toEqual(['in flight'])
     expect(tables(app)).toContain('b')
   })

@@ -114,7 +114,15 @@ async function inTransaction(run: ApplyRun, group: Revision[], direction: Direct
       const kind = dialect.classify(cause)
       // Stopped before COMMIT was sent: cancelled, or abandoned and its connection closed. Either way the server rolled it back.
       if (run.signal.aborted) throw stopped(at.rev, direction, `(${messageOf(cause)}); it was rolled back: nothing of it changed`)
-      if (kind === 'connection-lost' || conn.lost()) throw await lostInTransaction(run, at.rev, cause, direction, at.statement)
+      if (kind === 'connection-lost') throw await lostInTransaction(run, at.rev, cause, direction, at.statement)
+      const lost = conn.lost()
+      if (lost)
+        throw new MigrationError(
+          'MIGRATION_FAILED',
+          `The migration lock on ${dialect.display} was lost while applying ${label(at.rev)} (${lost}): another process may be migrating. ` +
+            'Stopped before doing more; the revision was rolled back. Run again.',
+          { revision: at.rev.id, file: at.rev.source, cause },
+        )
       if (kind === 'lock-conflict') {
         if (attempt < settings.ddlRetries) {
           await backoff(run, group, attempt, cause)
@@ -122,10 +130,26 @@ async function inTransaction(run: ApplyRun, group: Revision[], direction: Direct
         }
         throw ddlTimeout(run, group, attempt, cause, 'Nothing of it is applied.')
       }
+      if (await recordedElsewhere(run, at.rev, direction)) throw doneElsewhere(run, at.rev, cause)
       throw revisionFailure(at.rev, cause, { kind: 'rolled-back' }, at.statement)
     }
   }
 }
+
+/** Did another process record the revision meanwhile? Asked only after a failure, on the app's connection. */
+async function recordedElsewhere(run: ApplyRun, rev: Revision, direction: Direction): Promise<boolean> {
+  const rows = await readRows(run.dialect.app, run.dialect).catch(() => null)
+  const recorded = !!rows?.some((r) => r.id === rev.id)
+  return direction === 'up' ? recorded : rows !== null && !recorded
+}
+
+const doneElsewhere = (run: ApplyRun, rev: Revision, cause: unknown) =>
+  new MigrationError(
+    'MIGRATION_FAILED',
+    `Revision ${label(rev)} was recorded by another process while this one was migrating ${run.dialect.display}: the migration lock was taken over ` +
+      '(a lock file not refreshed for lockStale ms counts as abandoned, e.g. when a process is paused that long). Nothing was run twice; this attempt was rolled back. Run again.',
+    { revision: rev.id, file: rev.source, cause },
+  )
 
 /** A MigrationError raised inside a function revision (by its context) names that revision. */
 const withRevision = (e: MigrationError, rev: Revision) =>
@@ -157,13 +181,7 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction): Prom
     if (direction === 'up') await conn.query(h.insert, rowValues(rev, 'running', settings.instanceId, null))
     else await conn.query(h.markRunning, [rev.id])
   } catch (e) {
-    if (dialect.classify(e) === 'duplicate')
-      throw new MigrationError(
-        'MIGRATION_FAILED',
-        `Revision ${label(rev)} was recorded by another process while this one was migrating ${dialect.display}: the migration lock was taken over ` +
-          '(a lock file not refreshed for lockStale ms counts as abandoned, e.g. when a process is paused that long). Nothing was run twice. Run again.',
-        { revision: rev.id, file: rev.source, cause: e },
-      )
+    if (dialect.classify(e) === 'duplicate') throw doneElsewhere(run, rev, e)
     throw revisionFailure(rev, e, { kind: 'nothing-applied' })
   }
   /** Undo the running row: nothing of the revision ran. */
@@ -261,13 +279,16 @@ const blockersOf = (e: unknown): string[] => ((e as { [BLOCKERS]?: string[] })?.
  */
 async function watchBlockers<T>(run: ApplyRun, work: () => Promise<T>): Promise<T> {
   let blockers: string[] = []
+  let asking: Promise<unknown> | undefined
   const watch = setTimeout(
-    () => void run.conn.blockers().then((b) => void (blockers = b), () => undefined),
+    () => void (asking = run.conn.blockers().then((b) => void (blockers = b), () => undefined)),
     Math.max(10, run.settings.ddlLockTimeout * 0.6),
   )
   try {
     return await work()
   } catch (e) {
+    // The answer may still be on its way on a loaded server: worth a short wait for the log line's sake.
+    if (asking) await Promise.race([asking, sleep(2000)])
     if (e && typeof e === 'object') (e as { [BLOCKERS]?: string[] })[BLOCKERS] = blockers
     const inner = e instanceof StatementFailure ? e.cause : undefined
     if (inner && typeof inner === 'object') (inner as { [BLOCKERS]?: string[] })[BLOCKERS] = blockers

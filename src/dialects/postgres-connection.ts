@@ -70,6 +70,8 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
   const setup = `select case when current_setting('server_version_num')::int >= 140000
       then set_config('client_connection_check_interval', '1000', false) end as check_interval`
   const [info] = await sql.unsafe<Array<{ pid: number }>>(`select pg_backend_pid() as pid, (${setup}) as check`)
+  // pg_dump's set_config('search_path', '', false), SET ROLE, temp tables: none of it reaches the next revision.
+  const RESET = `rollback; set session authorization default; reset all; discard temp; ${setup}`
   const pid = info!.pid
   let why: string | undefined
   let fail!: (e: Error) => void
@@ -84,15 +86,19 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
   let lockTimeout: number | undefined
 
   const inFlight = new Set<{ cancel(): unknown }>()
+  /** A session reset owed since the last revision: sent ahead of the next statement, in the same round trip. */
+  let owed = false
   const guard = <T>(send: () => PromiseLike<T> & { cancel?(): unknown }): Promise<T> => {
     if (why) return Promise.reject(new ConnectionLost(why))
+    const reset = owed ? ((owed = false), sql.unsafe(RESET)) : undefined
+    reset?.catch(() => undefined)
     const q = send()
     if (q.cancel) {
       inFlight.add(q as { cancel(): unknown })
       const forget = () => void inFlight.delete(q as { cancel(): unknown })
       q.then(forget, forget)
     }
-    return Promise.race([q, whenLost])
+    return Promise.race([reset ? Promise.all([reset, q]).then(([, r]) => r) : q, whenLost])
   }
 
   const executor = (on: AnySql): Executor & { driver: AnySql } => ({
@@ -146,8 +152,9 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
         sql.begin(async (tx) => {
           const on = executor(tx as unknown as AnySql)
           try {
-            await on.query(`select set_config('lock_timeout', $1, true)`, [`${Math.max(0, Math.round(ms))}ms`])
-            return await work(on)
+            // Pipelined with the revision's statements; Promise.all rejects with whichever fails first.
+            const [, result] = await Promise.all([on.query(`select set_config('lock_timeout', $1, true)`, [`${Math.max(0, Math.round(ms))}ms`]), work(on)])
+            return result
           } catch (e) {
             // On a closed connection postgres.js would send its ROLLBACK into a null socket and crash the
             // process; the server has rolled back already, so this callback never settles and guard() reports.
@@ -204,8 +211,7 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
       return rows.map((r) => `invalid index ${r.idx} left by an interrupted concurrent build: drop it with DROP INDEX CONCURRENTLY ${r.idx};`)
     },
     async reset() {
-      // pg_dump's set_config('search_path', '', false), SET ROLE, temp tables: none of it reaches the next revision.
-      await guard(() => sql.unsafe(`set session authorization default; reset all; discard temp; ${setup}`))
+      owed = true
       lockTimeout = undefined
     },
     cancel() {

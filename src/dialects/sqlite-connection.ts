@@ -57,6 +57,22 @@ function newViolations(before: Map<string, number>, after: Map<string, number>):
   return out
 }
 
+/** Per-connection settings a revision may change with a PRAGMA: put back before the next revision runs. */
+const SESSION_PRAGMAS = [
+  'foreign_keys',
+  'recursive_triggers',
+  'ignore_check_constraints',
+  'legacy_alter_table',
+  'reverse_unordered_selects',
+  'automatic_index',
+  'query_only',
+  'defer_foreign_keys',
+  'cell_size_check',
+  'trusted_schema',
+  'temp_store',
+  'cache_size',
+] as const
+
 function run(db: Database, text: string, params: readonly unknown[]): unknown[] {
   const st = db.prepare(text)
   if (st.reader) return st.all(...params)
@@ -73,12 +89,14 @@ export function sqliteConnection(
   lock: MigrationLock,
   opts: { own: boolean; busyTimeout: number; drizzle?: DrizzleConfig },
 ): Connection {
-  const fkBefore = db.pragma('foreign_keys', { simple: true }) ? 'ON' : 'OFF'
+  const settings = new Map(SESSION_PRAGMAS.map((p) => [p, db.pragma(p, { simple: true })]))
+  const fkBefore = settings.get('foreign_keys') ? 'ON' : 'OFF'
   const busyBefore = db.pragma('busy_timeout', { simple: true }) as number
   db.pragma(`busy_timeout = ${opts.busyTimeout}`)
 
   const executor: Executor = {
-    query: async (text, params = []) => (await patiently(() => run(db, text, params))) as never[],
+    // A few patient attempts, then the lock conflict is the algorithm's to retry (and to log).
+    query: async (text, params = []) => (await patiently(() => run(db, text, params), 3)) as never[],
     async batch(statements) {
       for (const [i, text] of statements.entries()) {
         // Foreign keys were switched around the transaction: SQLite ignores the pragma inside one.
@@ -155,7 +173,7 @@ export function sqliteConnection(
     leftovers: async () => [],
     async reset() {
       if (db.inTransaction) db.exec('ROLLBACK')
-      db.pragma(`foreign_keys = ${fkBefore}`)
+      for (const [p, v] of settings) if (db.pragma(p, { simple: true }) !== v) db.pragma(`${p} = ${Number(v)}`)
       db.pragma(`busy_timeout = ${opts.busyTimeout}`)
     },
     // better-sqlite3 runs a statement to its end on this thread: a stop takes effect between statements.

@@ -1,11 +1,15 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import { describe, expect, it } from 'vitest'
+import { createMigrator, type MigrationError } from '../src/index.js'
+import { eventually } from './contract/support.js'
 import { revisions, root, startWorker, type WorkerRun } from './helpers.js'
-import { freshFile, open, tables } from './sqlite-helpers.js'
+import { freshFile, open, tables, tempDir } from './sqlite-helpers.js'
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const quiet = { logger: false as const }
+const fail = (p: Promise<unknown>) => p.then(() => expect.unreachable('the run should have failed'), (e: unknown) => e as MigrationError)
 const ok = (run: WorkerRun) => {
   expect(run.error, run.stdout).toBeUndefined()
   expect(run.code, run.stdout).toBe(0)
@@ -22,26 +26,8 @@ const spin =
   "  await exec('insert into spun values (1)')\n" +
   '}\n'
 
-describe('SQLite migrations across processes', () => {
-  it('lets 8 processes migrate one file at once: each revision is applied once and every process succeeds', async () => {
-    const file = await freshFile()
-    const dir = await revisions({
-      '0001_events.sql': '-- migrate:up\ncreate table events (id text not null);\n',
-      '0002_first.mjs':
-        "export async function up({ query }) {\n  await new Promise((r) => setTimeout(r, 200))\n  await query(\"insert into events values ('0002')\")\n}\n",
-      '0003_second.sql': "-- migrate:up\ninsert into events values ('0003');\n",
-      '0004_index.sql': '-- migrate:up\ncreate index events_id on events (id);\n',
-    })
-    const runs = await Promise.all(Array.from({ length: 8 }, () => startWorker({ url: `sqlite:${file}`, dir }).done))
-    const results = runs.map(ok)
-    expect(results.flatMap((r) => r.applied.map((a) => a.id)).sort()).toEqual(['0001', '0002', '0003', '0004'])
-    expect(results.every((r) => r.current === '0004')).toBe(true)
-    const db = open(file)
-    expect(db.prepare('select id from events order by id').pluck().all()).toEqual(['0002', '0003'])
-    expect(db.prepare('select id from boot_migrate_history order by id').pluck().all()).toEqual(['0001', '0002', '0003', '0004'])
-  })
-
-  it('leaves nothing of a revision whose process was killed with SIGKILL while writing it, and the next run completes', async () => {
+describe('the SQLite lock folder across processes', () => {
+  it('a process killed while writing leaves its rollback journal and lock folder; the next run rolls the journal back, takes the lock over and completes', async () => {
     const file = await freshFile()
     const dir = await revisions({
       '0001_knob.sql': '-- migrate:up\ncreate table knob (n int not null);\ninsert into knob values (50000000);\n',
@@ -52,7 +38,8 @@ describe('SQLite migrations across processes', () => {
     })
     const killed = startWorker({ url: `sqlite:${file}`, dir })
     await killed.printed('applying 0002_fill')
-    await sleep(700)
+    // Wait until it writes: its rollback journal exists.
+    await expect.poll(() => existsSync(`${file}-journal`), eventually).toBe(true)
     killed.child.kill('SIGKILL')
     expect((await killed.done).signal).toBe('SIGKILL')
     // Killed in the middle of the write: the rollback journal is still there, and so is the lock folder.
@@ -117,10 +104,10 @@ describe('SQLite migrations across processes', () => {
     const frozen = startWorker({ url: `sqlite:${file}`, dir, lockStale: 2000 })
     await frozen.printed('applying 0002_spin')
     frozen.child.kill('SIGSTOP')
-    await sleep(2500)
-    // The lock file is stale now; the newcomer takes it over, then waits for the write lock the frozen process still holds.
+    // The frozen process no longer refreshes its lock: once it is stale the newcomer takes it over, then waits for the
+    // write lock the frozen process still holds, and says it will retry.
     const newcomer = startWorker({ url: `sqlite:${file}`, dir, lockStale: 2000, ddlLockTimeout: 1000 })
-    await newcomer.printed('0002_spin waited over 1000 ms')
+    await newcomer.printed('retry 1/')
     frozen.child.kill('SIGCONT')
     const runs = [await frozen.done, await newcomer.done]
 
@@ -149,5 +136,46 @@ describe('SQLite migrations across processes', () => {
     expect(r.stdout + r.stderr).toContain('graceful shutdown after applying 1')
     expect(r.signal).toBeNull()
     expect(r.status).toBe(0)
+  })
+})
+
+describe('databases that need no lock folder, and the lock options', () => {
+  it('migrates an in-memory database given as a client without any lock file', async () => {
+    const memory = new Database(':memory:')
+    let lockFileDuringRevision: boolean | undefined
+    const migrations = [
+      {
+        id: '0001',
+        async up({ exec }: { exec(sql: string): Promise<void> }) {
+          lockFileDuringRevision = existsSync(join(process.cwd(), ':memory:.lock'))
+          await exec('create table a (x int); insert into a values (1);')
+        },
+      },
+    ]
+    const first = await createMigrator({ client: memory, migrations, ...quiet }).run()
+    expect(first.applied.map((r) => r.id)).toEqual(['0001'])
+    expect(lockFileDuringRevision).toBe(false)
+    expect(memory.prepare('select x from a').pluck().all()).toEqual([1])
+    const second = await createMigrator({ client: memory, migrations, ...quiet }).run()
+    expect(second).toMatchObject({ applied: [], upToDate: true })
+    memory.close()
+  })
+
+  it('lets one of two migrators on the same in-memory client apply and the other find it done', async () => {
+    const dir = await revisions({
+      '0001_slow.mjs': "export async function up({ exec }) {\n  await new Promise((r) => setTimeout(r, 300))\n  await exec('create table a (x int)')\n}\n",
+    })
+    const memory = new Database(':memory:')
+    const [a, b] = await Promise.all([createMigrator({ client: memory, dir, ...quiet }).run(), createMigrator({ client: memory, dir, ...quiet }).run()])
+    expect([a.applied.length, b.applied.length].sort()).toEqual([0, 1])
+    expect(memory.prepare('select count(*) from boot_migrate_history').pluck().get()).toBe(1)
+    memory.close()
+  })
+
+  it('rejects a lockStale below what proper-lockfile honours', async () => {
+    const dir = await tempDir()
+    const error = await fail(createMigrator({ url: `sqlite:${join(dir, 'a.db')}`, dir, lockStale: 500, ...quiet }).run())
+    expect(error).toMatchObject({ code: 'INVALID_OPTIONS' })
+    expect(error.message).toContain('lockStale')
   })
 })

@@ -1,0 +1,198 @@
+// The databases the contract suite runs against. Every behaviour test in test/contract/ runs once per entry;
+// a new dialect (MySQL) is one more entry here. Only what differs between dialects lives in a target.
+import { existsSync } from 'node:fs'
+import Database from 'better-sqlite3'
+import postgres from 'postgres'
+import { afterAll } from 'vitest'
+import { freshDatabase } from '../helpers.js'
+import { freshFile } from '../sqlite-helpers.js'
+
+export type Row = Record<string, unknown>
+
+/** A new, empty database and a connection of the test's own to look at it. */
+export interface TestDatabase {
+  /** What migrate() is given as `url`. */
+  url: string
+  /** One statement. Rows are plain objects: integers (counts included) as numbers, timestamps as ISO strings. */
+  query<R extends Row = Row>(sql: string, params?: unknown[]): Promise<R[]>
+  /** A script of several statements, as a DBA runs one by hand. */
+  exec(sql: string): Promise<void>
+  /** The tables in the default schema, sorted. */
+  tables(): Promise<string[]>
+  /** The indexes created by statements (not those behind a primary key or unique constraint), sorted. */
+  indexes(): Promise<string[]>
+  /** The columns of a table, in order. */
+  columns(table: string): Promise<string[]>
+  /** Whether some process holds the migration lock. */
+  lockHeld(): Promise<boolean>
+  /** An app's own connection, to hand to migrate() as `client`; `statements` records everything sent on it. */
+  appClient(): AppClient
+  close(): Promise<void>
+}
+
+export interface AppClient {
+  client: unknown
+  statements: string[]
+  query(sql: string): Promise<Row[]>
+}
+
+export interface Target {
+  name: 'postgres' | 'sqlite'
+  fresh(): Promise<TestDatabase>
+  /** The history table as the dialect's statements name it. */
+  historyTable: string
+  /**
+   * Which line `file:line` names for a failing statement: PostgreSQL reports where in the statement the
+   * error is (the failing token's line); SQLite does not, so it is the line the statement starts on.
+   */
+  errorLine: 'failing token' | 'statement start'
+  /** How the round-trip diff names a table or an index. */
+  qualified(name: string): string
+  /** A URL for offline work (`script({ from })`), which must not read a database. */
+  offlineUrl: string
+  /** Whether `ctx.sql` of a function revision is this dialect's driver. */
+  isDriver(sql: unknown): boolean
+  sql: {
+    /** A column type for an id the database fills in. */
+    autoId: string
+    /** The n-th (1-based) bind parameter of `ctx.query`. */
+    param(n: number): string
+    /** An index built in a revision outside a transaction: concurrently on PostgreSQL, so that readers and writers go on. */
+    buildIndex(name: string, table: string, column: string): string
+    dropIndex(name: string): string
+  }
+}
+
+const open: Array<() => Promise<void>> = []
+afterAll(async () => {
+  for (const close of open.splice(0)) await close()
+})
+
+/** Integers as numbers (postgres.js returns int8 as a string) and timestamps as ISO strings, as SQLite gives them. */
+const plain = (rows: readonly Row[]): Row[] =>
+  rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v])))
+const int8 = { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) }
+
+const postgresTarget: Target = {
+  name: 'postgres',
+  async fresh() {
+    const url = await freshDatabase()
+    const sql = postgres(url, { max: 2, onnotice: () => undefined, types: { int8 } })
+    const query = async <R extends Row>(text: string, params: unknown[] = []) => plain(await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as R[]
+    const close = () => sql.end({ timeout: 1 })
+    open.push(close)
+    return {
+      url,
+      query,
+      // One connection of its own: postgres.js runs a script holding BEGIN/COMMIT only where no other query can slip in.
+      async exec(text) {
+        const one = postgres(url, { max: 1, onnotice: () => undefined })
+        try {
+          await one.unsafe(text)
+        } finally {
+          await one.end({ timeout: 1 })
+        }
+      },
+      tables: async () => (await query<{ name: string }>("select table_name as name from information_schema.tables where table_schema = 'public'")).map((r) => r.name).sort(),
+      indexes: async () =>
+        (
+          await query<{ name: string }>(
+            `select i.relname as name from pg_index x join pg_class i on i.oid = x.indexrelid join pg_namespace n on n.oid = i.relnamespace
+              where n.nspname = 'public' and not exists (select 1 from pg_constraint c where c.conindid = x.indexrelid)`,
+          )
+        )
+          .map((r) => r.name)
+          .sort(),
+      columns: async (table) =>
+        (
+          await query<{ name: string }>(
+            "select column_name as name from information_schema.columns where table_schema = 'public' and table_name = $1 order by ordinal_position",
+            [table],
+          )
+        ).map((r) => r.name),
+      lockHeld: async () =>
+        (await query<{ n: number }>("select count(*) as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())"))[0]!.n > 0,
+      appClient() {
+        const statements: string[] = []
+        const app = postgres(url, { max: 4, onnotice: () => undefined, debug: (_c, q) => void statements.push(q) })
+        open.push(() => app.end({ timeout: 1 }))
+        return { client: app, statements, query: async (text) => plain(await app.unsafe(text)) }
+      },
+      close,
+    }
+  },
+  historyTable: '"public"."boot_migrate_history"',
+  errorLine: 'failing token',
+  qualified: (name) => `public.${name}`,
+  offlineUrl: 'postgres://nobody@127.0.0.1:1/none',
+  isDriver: (sql) => typeof sql === 'function' && typeof (sql as { unsafe?: unknown }).unsafe === 'function',
+  sql: {
+    autoId: 'serial primary key',
+    param: (n) => `$${n}`,
+    buildIndex: (name, table, column) => `create index concurrently ${name} on ${table} (${column})`,
+    dropIndex: (name) => `drop index concurrently ${name}`,
+  },
+}
+
+const sqliteTarget: Target = {
+  name: 'sqlite',
+  async fresh() {
+    const file = await freshFile()
+    /** A connection per call: nothing of the test's stays open on the file between checks. */
+    const withDb = <T>(fn: (db: Database.Database) => T): T => {
+      const db = new Database(file)
+      try {
+        return fn(db)
+      } finally {
+        db.close()
+      }
+    }
+    const query = async <R extends Row>(text: string, params: unknown[] = []) =>
+      withDb((db) => {
+        const st = db.prepare(text)
+        if (st.reader) return st.all(...params) as R[]
+        st.run(...params)
+        return [] as R[]
+      })
+    const names = async (text: string, params: unknown[] = []) => (await query<{ name: string }>(text, params)).map((r) => r.name)
+    return {
+      url: `sqlite:${file}`,
+      query,
+      exec: async (text) => withDb((db) => void db.exec(text)),
+      tables: async () => (await names("select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\'")).sort(),
+      indexes: async () => (await names("select name from sqlite_master where type = 'index' and sql is not null")).sort(),
+      columns: (table) => names('select name from pragma_table_info(?)', [table]),
+      lockHeld: async () => existsSync(`${file}.lock`),
+      appClient() {
+        const statements: string[] = []
+        const app = new Database(file, { verbose: (s) => void statements.push(String(s)) })
+        // verbose sees what runs; a statement SQLite refuses when preparing it (a missing table) was sent all the same.
+        const prepare = app.prepare.bind(app)
+        app.prepare = ((text: string) => {
+          try {
+            return prepare(text)
+          } catch (e) {
+            statements.push(text)
+            throw e
+          }
+        }) as typeof app.prepare
+        open.push(async () => void (app.open && app.close()))
+        return { client: app, statements, query: async (text) => app.prepare(text).all() as Row[] }
+      },
+      close: async () => undefined,
+    }
+  },
+  historyTable: '"boot_migrate_history"',
+  errorLine: 'statement start',
+  qualified: (name) => name,
+  offlineUrl: 'sqlite::memory:',
+  isDriver: (sql) => sql instanceof Database,
+  sql: {
+    autoId: 'integer primary key',
+    param: () => '?',
+    buildIndex: (name, table, column) => `create index ${name} on ${table} (${column})`,
+    dropIndex: (name) => `drop index ${name}`,
+  },
+}
+
+export const targets: Target[] = [postgresTarget, sqliteTarget]
