@@ -34,7 +34,8 @@ export function historyStatements(s: HistorySyntax) {
       )`,
     ],
     rows: `select id, checksum, state from ${t}`,
-    details: `select id, name, checksum, state, applied_at, duration_ms, applied_by, down_sql from ${t} order by applied_at, id`,
+    // Aliases without underscores: an app client with a column transform (postgres.camel) reads them as they are.
+    details: `select id, name, checksum, state, applied_at as appliedat, duration_ms as durationms, applied_by as appliedby, down_sql as downsql from ${t} order by applied_at, id`,
     insert: `insert into ${t} (id, name, checksum, state, applied_by, down_sql, duration_ms) values (${[1, 2, 3, 4, 5, 6, 7].map(p).join(', ')})`,
     finish: `update ${t} set state = 'applied', applied_at = ${s.now}, duration_ms = ${p(1)} where id = ${p(2)} and state = 'running'`,
     markRunning: `update ${t} set state = 'running' where id = ${p(1)} and state = 'applied'`,
@@ -87,9 +88,9 @@ export async function readEntries(on: Executor, d: HistoryReader): Promise<Histo
     name: String(r.name),
     checksum: (r.checksum as string | null) ?? null,
     state: r.state as HistoryRow['state'],
-    appliedAt: new Date(r.applied_at as string | Date),
-    durationMs: r.duration_ms === null || r.duration_ms === undefined ? null : Number(r.duration_ms),
-    appliedBy: String(r.applied_by),
-    downSql: (r.down_sql as string | null) ?? null,
+    appliedAt: new Date(r.appliedat as string | Date),
+    durationMs: r.durationms === null || r.durationms === undefined ? null : Number(r.durationms),
+    appliedBy: String(r.appliedby),
+    downSql: (r.downsql as string | null) ?? null,
   }))
 }

@@ -158,7 +158,9 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
           } catch (e) {
             // On a closed connection postgres.js would send its ROLLBACK into a null socket and crash the
             // process; the server has rolled back already, so this callback never settles and guard() reports.
-            if (why || c.classify(e) === 'connection-lost') return new Promise<never>(() => undefined)
+            // A terminated backend reports its error just before the socket closes: wait for the close, briefly.
+            if (!why && c.classify(e) === 'connection-lost') await Promise.race([whenLost, new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined)
+            if (why) return new Promise<never>(() => undefined)
             throw e
           }
         }),
