@@ -57,7 +57,15 @@ export const redactUrl = (text: string): string => text.replace(urlPassword, '$1
  */
 export function scrubber(secrets: Array<string | undefined>): (text: string) => string {
   const list = secrets.filter((s): s is string => !!s && s.length >= 4)
-  return (text) => list.reduce((t, s) => t.split(s).join('***'), redactUrl(text))
+  const hide = (t: string) => list.reduce((out, s) => out.split(s).join('***'), t)
+  // A URL's scheme and user stay readable (its password is already ***), even when a secret spells the same word.
+  return (text) =>
+    redactUrl(text)
+      .split(urlHead)
+      .map((part, i) => (i % 2 ? part : hide(part)))
+      .join('')
 }
+
+const urlHead = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s/?#@]*@)/i
 
 export const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))

@@ -41,7 +41,8 @@ export async function applyGroup(run: ApplyRun, group: Revision[], direction: Di
   try {
     return group.length === 1 && !group[0]!.transaction ? [await outside(run, group[0]!, direction)] : await inTransaction(run, group, direction)
   } finally {
-    if (!run.conn.lost()) await run.conn.reset()
+    // A reset that fails must not hide why the revision failed; the next statement will say it.
+    if (!run.conn.lost()) await run.conn.reset().catch((e) => run.log.warn(`resetting the session failed: ${messageOf(e)}`))
   }
 }
 

@@ -71,7 +71,7 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
       then set_config('client_connection_check_interval', '1000', false) end as check_interval`
   const [info] = await sql.unsafe<Array<{ pid: number }>>(`select pg_backend_pid() as pid, (${setup}) as check`)
   // pg_dump's set_config('search_path', '', false), SET ROLE, temp tables: none of it reaches the next revision.
-  const RESET = `rollback; set session authorization default; reset all; discard temp; ${setup}`
+  const RESET = `set session authorization default; reset all; discard temp; ${setup}`
   const pid = info!.pid
   let why: string | undefined
   let fail!: (e: Error) => void
@@ -88,11 +88,15 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
   const inFlight = new Set<{ cancel(): unknown }>()
   /** A session reset owed since the last revision: sent ahead of the next statement, in the same round trip. */
   let owed = false
+  /** A statement failed since the last reset: a transaction the revision opened itself may be left open. */
+  let failed = false
   const guard = <T>(send: () => PromiseLike<T> & { cancel?(): unknown }): Promise<T> => {
     if (why) return Promise.reject(new ConnectionLost(why))
-    const reset = owed ? ((owed = false), sql.unsafe(RESET)) : undefined
+    const reset = owed ? ((owed = false), sql.unsafe(`${failed ? 'rollback; ' : ''}${RESET}`)) : undefined
+    if (reset) failed = false
     reset?.catch(() => undefined)
     const q = send()
+    q.then(undefined, () => void (failed = true))
     if (q.cancel) {
       inFlight.add(q as { cancel(): unknown })
       const forget = () => void inFlight.delete(q as { cancel(): unknown })

