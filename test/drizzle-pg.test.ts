@@ -87,6 +87,27 @@ describe('drizzle-orm on PostgreSQL', () => {
     await expect(createMigrator({ db, migrations, ...quiet }).run()).rejects.toMatchObject({ code: 'MIGRATION_FAILED', revision: '2' })
     expect(await client(url)`select count(*)::int as n from t`).toEqual([{ n: 0 }])
   })
+
+  it("makes drizzle's db.transaction() inside a function revision a savepoint, never an early commit", async () => {
+    const url = await freshDatabase()
+    const { db } = appClient(url)
+    const migrations = [
+      { id: '1', up: 'create table t (x int)' },
+      {
+        id: '2',
+        up: async (ctx: { db?: unknown }) => {
+          const tx = ctx.db as typeof db
+          await tx.transaction(async (inner) => {
+            await inner.execute(dsql`insert into t values (1)`)
+          })
+          throw new Error('data check failed after the nested transaction')
+        },
+      },
+    ]
+    await expect(createMigrator({ db, migrations, ...quiet }).run()).rejects.toMatchObject({ code: 'MIGRATION_FAILED', revision: '2' })
+    expect(await client(url)`select count(*)::int as n from t`).toEqual([{ n: 0 }])
+    expect(await client(url)`select id from boot_migrate_history`).toEqual([{ id: '1' }])
+  })
 })
 
 describe("where drizzle's migrator fails and boot-migrate does not (PostgreSQL)", () => {

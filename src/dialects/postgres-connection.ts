@@ -52,6 +52,9 @@ export interface PgConnectionConfig {
 
 const seconds = (s: unknown) => `${Number(s)}s`
 
+/** The methods of a postgres.js sql that send something: checked before each use. (Others, such as PostgresError, pass as they are.) */
+const SENDS = new Set<PropertyKey>(['unsafe', 'file', 'savepoint', 'begin', 'reserve', 'listen', 'notify', 'subscribe', 'largeObject'])
+
 /** COPY … FROM STDIN / TO STDOUT would leave postgres.js waiting on a stream nobody feeds, or crash on its 'error' event. */
 function noCopy(text: string, syntax: Parameters<typeof splitStatements>[1]): string {
   if (copyStdio(text, syntax))
@@ -135,7 +138,7 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
         }
         // A transaction's sql lacks the pool's `options` (drizzle reads its parsers): take them from the pool.
         const v = prop in target ? Reflect.get(target, prop) : Reflect.get(sql, prop)
-        if (typeof v !== 'function' || prop === 'constructor') return v
+        if (typeof v !== 'function' || !SENDS.has(prop)) return v
         return (...a: unknown[]) => (check(), v.apply(target, a))
       },
     })
