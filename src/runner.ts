@@ -129,6 +129,16 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
       }
       try {
         return await work(conn, apply)
+      } catch (e) {
+        // Lost between revisions (reading the history under the lock, creating it): nothing was running.
+        if (!(e instanceof MigrationError) && (dialect.classify(e) === 'connection-lost' || conn.lost()))
+          throw new MigrationError(
+            'CONNECTION_LOST',
+            `The migration connection to ${dialect.display} closed while it held the lock, outside any revision (${messageOf(e)}): ` +
+              'no revision was running, and what it had written is rolled back. Run again.',
+            { cause: e },
+          )
+        throw e
       } finally {
         signal.removeEventListener('abort', onAbort)
         clearTimeout(timer)

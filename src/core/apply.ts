@@ -162,7 +162,12 @@ const withRevision = (e: MigrationError, rev: Revision) =>
  */
 async function lostInTransaction(run: ApplyRun, rev: Revision, cause: unknown, direction: Direction, statement?: Statement) {
   const { dialect } = run
-  const rows = await readRows(dialect.app, dialect).catch(() => undefined)
+  // On a loaded server the app's connection may be going through the same restart: a few tries.
+  let rows: Awaited<ReturnType<typeof readRows>> | undefined
+  for (let attempt = 0; rows === undefined && attempt < 4; attempt++) {
+    if (attempt) await sleep(250 * attempt)
+    rows = await readRows(dialect.app, dialect).catch(() => undefined)
+  }
   const recorded = rows === undefined ? undefined : (rows ?? []).some((r) => r.id === rev.id)
   const committed = recorded === undefined ? undefined : direction === 'up' ? recorded : !recorded
   return revisionFailure(rev, new Error(`the connection to ${dialect.display} closed (${messageOf(cause)})`), { kind: 'connection-lost', committed }, statement)
