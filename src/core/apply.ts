@@ -42,9 +42,17 @@ export async function applyGroup(run: ApplyRun, group: Revision[], direction: Di
     return group.length === 1 && !group[0]!.transaction ? [await outside(run, group[0]!, direction)] : await inTransaction(run, group, direction)
   } finally {
     // A reset that fails must not hide why the revision failed; the next statement will say it.
-    if (!run.conn.lost()) await run.conn.reset().catch((e) => run.log.warn(`resetting the session failed: ${messageOf(e)}`))
+    if (!run.conn.lost() && group.some((rev) => mayChangeSession(stepOf(rev, direction))))
+      await run.conn.reset().catch((e) => run.log.warn(`resetting the session failed: ${messageOf(e)}`))
   }
 }
+
+/**
+ * Whether a step may leave session state behind (SET, set_config, RESET, DISCARD, temp tables, LISTEN,
+ * PREPARE, DECLARE, PRAGMA …): a function may do anything; SQL is checked by keyword, erring on the side of a reset.
+ */
+const SESSION_WORDS = /\b(set|reset|set_config|discard|temp|temporary|listen|prepare|declare|load|pragma|role|authorization|begin)\b/i
+const mayChangeSession = (step: Step) => step.kind === 'fn' || SESSION_WORDS.test(step.text)
 
 const stopped = (rev: Revision, direction: Direction, what: string) =>
   new MigrationError('ABORTED', `Stopped ${direction === 'up' ? 'applying' : 'reverting'} ${label(rev)} ${what}.`, { revision: rev.id, file: rev.source })
@@ -85,16 +93,22 @@ async function inTransaction(run: ApplyRun, group: Revision[], direction: Direct
               run.started(rev, direction)
               const t0 = performance.now()
               const step = stepOf(rev, direction)
+              // Alone in its transaction, a SQL revision's history row goes with its statements, timed by the database.
+              const timed = step.kind === 'sql' && group.length === 1 && direction === 'up' && h.insertTimed
+              let recorded: Promise<unknown> | undefined
               if (step.kind === 'sql') {
+                const ran = tx.batch(step.statements.map((s) => s.text))
+                if (timed) (recorded = tx.query(timed, rowValues(rev, 'applied', settings.instanceId, null).slice(0, 6))).catch(() => undefined)
                 try {
-                  await tx.batch(step.statements.map((s) => s.text))
+                  await ran
                 } catch (e) {
                   if (e instanceof StatementFailure) at = { rev, statement: step.statements[e.index]! }
                   throw e
                 }
               } else await Promise.race([step.fn(await contextOf(run, rev, tx)), run.abandoned, conn.whenLost])
               const duration = Math.round(performance.now() - t0)
-              if (direction === 'up') await tx.query(h.insert, rowValues(rev, 'applied', settings.instanceId, duration))
+              if (recorded) await recorded
+              else if (direction === 'up') await tx.query(h.insert, rowValues(rev, 'applied', settings.instanceId, duration))
               else await tx.query(h.remove, [rev.id])
               await keepDrizzle(run, tx, rev, direction)
               durations.push(duration)

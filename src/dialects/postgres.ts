@@ -82,6 +82,7 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
     param: (n) => `$${n}`,
     timestamp: 'timestamptz',
     now: 'now()',
+    elapsed: '(extract(epoch from clock_timestamp() - now()) * 1000)::int',
     prelude: config.schema !== 'public' ? [`create schema if not exists ${quoteIdent(config.schema)}`] : [],
   })
 
