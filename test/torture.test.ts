@@ -1,8 +1,9 @@
-// A small run of the crash-torture suite (test/torture/): real processes, real SIGKILL, real databases.
+// A small run of the crash-torture suite (test/torture/): real processes, real SIGKILL, real terminated
+// PostgreSQL connections, real SIGTERM, real databases.
 // The full run (200 trials per dialect) is `npm run torture`; its counts are in test/torture/README.md.
 import { describe, expect, it } from 'vitest'
 import { serverUrl } from './helpers.js'
-import { consistency, finalChecks, runTorture, summary, type TortureState } from './torture/torture.mjs'
+import { consistency, finalChecks, lostReportIssues, outcomeIssues, runTorture, summary, type ProcessRun, type TortureState } from './torture/torture.mjs'
 
 const ids = Array.from({ length: 20 }, (_, i) => String(i + 1).padStart(4, '0'))
 const TRIALS = 5
@@ -56,22 +57,60 @@ describe('crash-torture invariants', () => {
     expect(finalChecks(complete(), { ...context, fingerprint: '2999/1/2' }).join('\n')).toContain('pre-existing data changed')
     expect(finalChecks(complete(), { ...context, lockHeld: true }).join('\n')).toContain('lock is still held')
   })
+
+  it('accept CONNECTION_LOST only from a process whose connection was terminated, ABORTED only after SIGTERM, and name anything else', () => {
+    const failed = (code: string, revision = '0005'): ProcessRun => ({ code: 1, signal: null, out: '', error: { code, revision, message: `${code} message` } })
+    const ok: ProcessRun = { code: 0, signal: null, out: '' }
+    const quiet = { name: 'P1', killed: false, stopped: false, drops: [] as number[] }
+    const dropped = { ...quiet, drops: [4242] }
+    const stopped = { ...quiet, stopped: true }
+
+    expect(outcomeIssues(ok, quiet)).toEqual([])
+    expect(outcomeIssues(failed('DIRTY', '0010'), quiet)).toEqual([])
+    expect(outcomeIssues(failed('CONNECTION_LOST'), dropped)).toEqual([])
+    expect(outcomeIssues(failed('ABORTED'), stopped)).toEqual([])
+    expect(outcomeIssues(failed('MIGRATION_FAILED'), { ...quiet, killed: true })).toEqual([])
+    expect(outcomeIssues(failed('CONNECTION_LOST'), quiet).join('\n')).toContain('P1, neither killed nor otherwise disturbed, failed: CONNECTION_LOST')
+    expect(outcomeIssues(failed('ABORTED'), dropped).join('\n')).toContain('its connection was terminated (1×), failed: ABORTED')
+    expect(outcomeIssues(failed('MIGRATION_FAILED'), dropped).join('\n')).toContain('failed: MIGRATION_FAILED (revision 0005)')
+    expect(outcomeIssues({ code: 1, signal: null, out: 'TypeError: crashed' }, dropped).join('\n')).toContain('exit 1 without an ERROR line: TypeError: crashed')
+
+    // What a CONNECTION_LOST report says must match the database.
+    const lost = (revision: string, message: string) => ({ code: 'CONNECTION_LOST', revision, message })
+    const dirty = complete()
+    dirty.history.set('0010', 'running')
+    expect(lostReportIssues('P1', lost('0010', 'statements 1..1 stay applied'), dirty)).toEqual([])
+    expect(lostReportIssues('P1', lost('0010', 'statements 1..1 stay applied'), complete()).join('\n')).toContain('its history row is applied, not "running"')
+    const rolledBack = lost('0005', 'The revision was rolled back: … the history confirms nothing of it is applied. Run again.')
+    const committed = lost('0005', 'The connection closed after COMMIT reached the server: the history shows the revision applied. Run again to continue.')
+    const without5 = complete()
+    without5.history.delete('0005')
+    expect(lostReportIssues('P1', rolledBack, without5)).toEqual([])
+    expect(lostReportIssues('P1', rolledBack, complete()).join('\n')).toContain('was rolled back when its connection closed, but its history row is applied')
+    expect(lostReportIssues('P1', rolledBack, complete(), { otherStarted: true })).toEqual([])
+    expect(lostReportIssues('P1', committed, complete())).toEqual([])
+    expect(lostReportIssues('P1', committed, without5).join('\n')).toContain('committed before its connection closed, but its history row is absent')
+  })
 })
 
 describe.each(['postgres', 'sqlite'] as const)('crash torture on %s (small run)', (dialect) => {
-  it(`keeps every invariant through ${TRIALS} trials of processes killed with SIGKILL`, async () => {
+  const other = dialect === 'postgres' ? 'connections terminated' : 'SIGTERM'
+  it(`keeps every invariant through ${TRIALS} trials of processes killed with SIGKILL and ${other}`, async () => {
     const lines: string[] = []
     const r = await runTorture({
       dialect,
       trials: TRIALS,
       serverUrl: serverUrl(),
-      // The first trial kills a process inside the no-transaction revision, so the dirty path runs every time.
+      // Trial 1 kills a process inside the no-transaction revision, trial 2 terminates its connection there
+      // (PostgreSQL) or sends it SIGTERM (SQLite), so the dirty path and the second fault run every time.
       forceDirtyFirst: true,
       log: (m) => void lines.push(m),
     })
     expect(r.violations, `${summary(r)}\n${lines.join('\n')}`).toEqual([])
     expect(r.trials).toBe(TRIALS)
     expect(r.stats.killed).toBeGreaterThan(0)
+    if (dialect === 'postgres') expect(r.stats.drops.terminated).toBeGreaterThan(0)
+    else expect(r.stats.stopped).toBeGreaterThan(0)
     expect(r.stats.dirty).toBeGreaterThanOrEqual(1)
     expect(r.stats.resolvedApplied + r.stats.resolvedRolledBack).toBe(r.stats.dirty)
   }, 240_000)

@@ -202,7 +202,8 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction): Prom
     else await conn.query(h.markRunning, [rev.id])
   } catch (e) {
     if (dialect.classify(e) === 'duplicate') throw doneElsewhere(run, rev, e)
-    throw revisionFailure(rev, e, { kind: 'nothing-applied' })
+    // None of its statements ran; whether the running row reached the database, the next boot's history says.
+    throw revisionFailure(rev, e, { kind: 'nothing-applied' }, undefined, dialect.classify(e) === 'connection-lost' || conn.lost() ? 'CONNECTION_LOST' : 'MIGRATION_FAILED')
   }
   /** Undo the running row: nothing of the revision ran. */
   const clean = async () => {

@@ -99,7 +99,11 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
     if (reset) failed = false
     reset?.catch(() => undefined)
     const q = send()
-    q.then(undefined, () => void (failed = true))
+    q.then(undefined, (e: unknown) => {
+      failed = true
+      // A terminated backend's error comes before its socket closes: from here on nothing more is sent.
+      if (c.classify(e) === 'connection-lost') lose(`the connection to ${c.display} closed (${(e as Error)?.message ?? e})`)
+    })
     if (q.cancel) {
       inFlight.add(q as { cancel(): unknown })
       const forget = () => void inFlight.delete(q as { cancel(): unknown })
@@ -230,8 +234,9 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
     },
     lost: () => why,
     async close() {
-      off()
+      // Still listening while unlocking: a connection that dies meanwhile must settle the unlock, not leave it pending.
       if (!why) await guard(() => sql.unsafe('select pg_advisory_unlock($1::bigint)', [c.lock.key])).catch(() => undefined)
+      off()
       if (c.ownsPool) await p.end(5)
       lose('the connection was released')
     },

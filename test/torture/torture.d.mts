@@ -11,10 +11,15 @@ export interface TortureResult {
   seed: number
   trials: number
   violations: Array<{ trial: number | string; message: string }>
+  /** The event logs of the trials with a violation (of every trial with `events`). */
+  eventLogs: Record<number, string[]>
   stats: {
     trials: number
     processes: number
     killed: number
+    stopped: number
+    drops: { attempts: number; terminated: number; noSession: number }
+    outcomes: { succeeded: number; killed: number; dirty: number; connectionLost: number; connectionLostIn0010: number; connectionLostUnconfirmed: number; aborted: number; other: number }
     dirty: number
     resolvedApplied: number
     resolvedRolledBack: number
@@ -33,6 +38,7 @@ export function runTorture(options: {
   maxMs?: number
   log?: (message: string) => void
   forceDirtyFirst?: boolean
+  events?: boolean
 }): Promise<TortureResult>
 export function consistency(state: TortureState, when: string): string[]
 export function finalChecks(
@@ -40,3 +46,20 @@ export function finalChecks(
   context: { fingerprint: string; expectedFingerprint: string; lockHeld: boolean | string | null; settled: boolean },
 ): string[]
 export function summary(result: TortureResult): string
+/** What one process of the kill phase ran into. */
+export interface ProcessFaults {
+  name: string
+  killed: boolean
+  stopped: boolean
+  drops: number[]
+}
+export interface ProcessRun {
+  code: number | null
+  signal: string | null
+  out: string
+  error?: { code?: string; revision?: string; message: string }
+}
+/** A violation's message without names, paths and numbers, to count violations by kind. */
+export function kindOf(message: string): string
+export function outcomeIssues(run: ProcessRun, faults: ProcessFaults): string[]
+export function lostReportIssues(name: string, error: ProcessRun['error'], state: TortureState, context?: { otherStarted?: boolean }): string[]

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The crash-torture suite: processes migrating a 20-revision set are killed with SIGKILL at random instants,
-// sometimes several at once; then a fresh process migrates. After every trial the invariants are checked:
+// sometimes several at once; on PostgreSQL their database connections are also terminated at random instants
+// (pg_terminate_backend from an admin connection), on SQLite some get SIGTERM (the worker calls stop()); then
+// a fresh process migrates. After every trial the invariants are checked:
 //   1. every transactional revision is either applied and recorded, or neither (never partly, never twice);
 //   2. a no-transaction revision interrupted mid-way is reported as DIRTY and never silently re-run;
 //   3. once the dirty revision is resolved (as an operator would), the final run succeeds, with everything applied;
@@ -8,7 +10,11 @@
 //   5. no data in pre-existing tables is lost.
 //
 //   npm run torture                                  (full run: 200 trials per dialect, bounded in time)
-//   node test/torture/torture.mjs [--dialect postgres,sqlite] [--trials 200] [--max-minutes 15] [--seed N] [--no-snapshot]
+//   node test/torture/torture.mjs [--dialect postgres,sqlite] [--trials 200] [--max-minutes 15] [--seed N] [--no-snapshot] [--events]
+//
+// A trial with a violation prints its event log (what each process started, every signal and terminated
+// connection, every exit, in ms from the trial's start); --events prints it for every trial. The same --seed
+// replays the same choices (not the same timings).
 //
 // PostgreSQL: TORTURE_DATABASE_URL, else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test
 // (a superuser: one database per trial, dropped afterwards). Workers import the BUILT package: build first.
@@ -36,20 +42,46 @@ function rng(seed) {
   return { next, pick: (xs) => xs[Math.floor(next() * xs.length)], between: (lo, hi) => lo + next() * (hi - lo) }
 }
 
-/** Starts a migrating process; `kill(afterMs)` sends SIGKILL later unless it has exited. */
-function start(options) {
+/**
+ * Starts a migrating process named `name`; `ev` receives its events for the trial's log. `signal(sig)` sends
+ * SIGKILL or SIGTERM unless it has exited; `killed` is set once SIGKILL was sent or it died of a signal.
+ */
+function start(options, name = 'process', ev = () => undefined) {
   const t0 = Date.now()
   const child = spawn(process.execPath, [worker], { env: { ...process.env, BM_OPTIONS: JSON.stringify(options) }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
+  let partial = ''
   const watchers = []
   child.stdout.on('data', (d) => {
     out += d
-    for (const w of watchers) w()
+    partial += d
+    const lines = partial.split('\n')
+    partial = lines.pop()
+    for (const l of lines) {
+      if (l.startsWith('START ')) {
+        proc.firstStartMs ??= Date.now() - t0
+        proc.current = l.slice(6).trim()
+        ev(`${name} START ${proc.current}`)
+      } else if (l === 'SIGTERM') ev(`${name} got SIGTERM: calling stop()`)
+      else if (l === 'LOCKED') ev(`${name} holds the migration lock`)
+    }
+    for (const w of [...watchers]) w()
   })
   child.stderr.on('data', (d) => (out += d))
+  ev(`${name} spawned (pid ${child.pid})`)
   const proc = {
+    name,
     child,
+    pid: child.pid,
+    /** SIGKILL sent, or died of a signal. */
     killed: false,
+    /** SIGTERM sent (the worker calls stop()). */
+    stopped: false,
+    /** Its database connections terminated by the trial. */
+    drops: [],
+    /** The revision it last started, and when it started its first one (ms after spawning). */
+    current: undefined,
+    firstStartMs: undefined,
     started: [],
     done: new Promise((resolve) =>
       child.on('exit', (code, signal) => {
@@ -60,17 +92,26 @@ function start(options) {
           .split('\n')
           .filter((l) => l.startsWith('START '))
           .map((l) => l.slice(6).trim())
-        resolve({ code, signal, ms: Date.now() - t0, out, result: r ? JSON.parse(r) : undefined, error: e ? JSON.parse(e) : undefined })
+        if (signal) proc.killed = true
+        const run = { code, signal, ms: Date.now() - t0, out, result: r ? JSON.parse(r) : undefined, error: e ? JSON.parse(e) : undefined }
+        ev(
+          `${name} exited: ${signal ? `signal ${signal}` : `code ${code}`}` +
+            (run.result ? `, applied ${run.result.applied.join(',') || 'nothing'}` : '') +
+            (run.error ? `, ${run.error.code}${run.error.revision ? ` (${run.error.revision})` : ''}: ${run.error.message.slice(0, 400)}` : ''),
+        )
+        resolve(run)
       }),
     ),
-    kill() {
-      if (child.exitCode === null && child.signalCode === null) {
-        proc.killed = true
-        child.kill('SIGKILL')
-      }
+    alive: () => child.exitCode === null && child.signalCode === null,
+    signal(sig) {
+      if (!proc.alive()) return
+      if (sig === 'SIGKILL') proc.killed = true
+      else proc.stopped = true
+      ev(`${name} ${sig} sent (${proc.current ? `last started ${proc.current}` : 'no revision started yet'})`)
+      child.kill(sig)
     },
-    killAfter(ms) {
-      setTimeout(() => proc.kill(), ms)
+    kill() {
+      proc.signal('SIGKILL')
     },
     /** Calls fn once the process has printed `text`. */
     when(text, fn) {
@@ -85,6 +126,62 @@ function start(options) {
     },
   }
   return proc
+}
+
+/**
+ * Whether one migrating process of the kill phase ended as it may. A process killed by a signal may end
+ * anyhow; otherwise it must succeed or fail with DIRTY (it met 0010 dirty), and only these faults allow
+ * more: CONNECTION_LOST once one of its connections was terminated, ABORTED once it was sent SIGTERM.
+ */
+export function outcomeIssues(r, p) {
+  if (p.killed || r.code === 0) return []
+  const code = r.error?.code
+  if (code === 'DIRTY') return []
+  if (code === 'CONNECTION_LOST' && p.drops.length) return []
+  if (code === 'ABORTED' && p.stopped) return []
+  const what = r.error
+    ? `${code}${r.error.revision ? ` (revision ${r.error.revision})` : ''}: ${r.error.message}`
+    : `exit ${r.code}${r.signal ? ` (${r.signal})` : ''} without an ERROR line: ${r.out.slice(-300)}`
+  const faults = [p.drops.length && `its connection was terminated (${p.drops.length}×)`, p.stopped && 'it was sent SIGTERM'].filter(Boolean)
+  return [`${p.name}, ${faults.length ? faults.join(' and ') : 'neither killed nor otherwise disturbed'}, failed: ${what}`]
+}
+
+/**
+ * Whether a CONNECTION_LOST report tells the truth about the database once the kill phase is over: in the
+ * no-transaction revision it must leave that revision dirty (only resolve() clears a "running" row); in a
+ * transactional revision, what the message says of the COMMIT must match the history, unless another
+ * process started that revision too.
+ */
+export function lostReportIssues(name, error, s, { otherStarted = false } = {}) {
+  if (error?.code !== 'CONNECTION_LOST' || !error.revision) return []
+  const h = s.history.get(error.revision)
+  if (error.revision === NO_TX)
+    return h === 'running' ? [] : [`${name} reported CONNECTION_LOST inside the no-transaction revision ${NO_TX}, but its history row is ${h ?? 'absent'}, not "running" (dirty)`]
+  if (otherStarted) return []
+  if (/history shows the revision applied/i.test(error.message) && h !== 'applied')
+    return [`${name} reported that ${error.revision} committed before its connection closed, but its history row is ${h ?? 'absent'}`]
+  if (/nothing of it is applied/i.test(error.message) && h !== undefined)
+    return [`${name} reported that ${error.revision} was rolled back when its connection closed, but its history row is ${h}`]
+  return []
+}
+
+/**
+ * Terminates one boot-migrate session of the trial's database from the checker's (superuser) connection: a
+ * random one (`u` in [0, 1) picks it among them, by pid), or the one of the worker with pid `workerPid`.
+ * Returns what it found, for the trial's log.
+ */
+async function terminateOne(sql, u, workerPid) {
+  const rows = await sql.unsafe(
+    `with s as (
+       select pid, application_name, state, left(regexp_replace(coalesce(query, ''), '\\s+', ' ', 'g'), 80) as query,
+              row_number() over (order by pid) - 1 as i, count(*) over () as n
+         from pg_stat_activity
+        where application_name like 'boot-migrate%' and datname = current_database()
+          and ($2::text is null or application_name like '%:' || $2::text))
+     select pid, application_name, state, query, n::int as n, pg_terminate_backend(pid) as ok from s where i = floor($1::float8 * n)::int`,
+    [u, workerPid === undefined ? null : String(workerPid)],
+  )
+  return rows[0]
 }
 
 /** Invariant 1 and the no-transaction part of 2 on one snapshot; returns what is wrong. */
@@ -126,14 +223,20 @@ export function finalChecks(s, { fingerprint, expectedFingerprint, lockHeld, set
   return bad
 }
 
-export async function runTorture({ dialect, trials, serverUrl, seed = Date.now() % 1e9, maxMs = Infinity, log = () => undefined, forceDirtyFirst = false }) {
+/**
+ * `forceDirtyFirst`: trial 1 kills its one process 30–200 ms into the no-transaction revision (SIGKILL), trial 2
+ * does the same with the dialect's other fault (PostgreSQL: its connection is terminated; SQLite: SIGTERM), so
+ * that a small run goes through the dirty path every time.
+ */
+export async function runTorture({ dialect, trials, serverUrl, seed = Date.now() % 1e9, maxMs = Infinity, log = () => undefined, forceDirtyFirst = false, events: logEvents = false }) {
   const began = Date.now()
   const random = rng(seed)
   const entry = process.env.BOOT_MIGRATE_ENTRY
   const { createMigrator } = await import(entry ? pathToFileURL(entry).href : 'boot-migrate')
+  const pg = dialect === 'postgres'
   let impl
   let admin
-  if (dialect === 'postgres') {
+  if (pg) {
     const postgres = (await import('postgres')).default
     impl = postgresDialect(postgres)
     admin = postgres(serverUrl, { max: 1, onnotice: () => undefined })
@@ -146,10 +249,18 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
   for (const [f, text] of Object.entries(impl.files)) writeFileSync(join(dir, f), text)
 
   const violations = []
+  /** The event logs of the trials that had a violation (all of them with `events`). */
+  const eventLogs = {}
   const stats = {
     trials: 0,
     processes: 0,
     killed: 0,
+    /** SIGTERM sent (SQLite): the worker calls stop(). */
+    stopped: 0,
+    /** pg_terminate_backend: attempts that fired during the kill phase, sessions terminated, attempts that found none. */
+    drops: { attempts: 0, terminated: 0, noSession: 0 },
+    /** How the processes of the kill phase ended. */
+    outcomes: { succeeded: 0, killed: 0, dirty: 0, connectionLost: 0, connectionLostIn0010: 0, connectionLostUnconfirmed: 0, aborted: 0, other: 0 },
     dirty: 0,
     resolvedApplied: 0,
     resolvedRolledBack: 0,
@@ -179,7 +290,9 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
     if (calBad.length) throw new Error(calBad.join('\n'))
     await cal.drop()
     const D = calRun.ms
-    log(`${dialect}: a clean run takes ${D} ms; seed ${seed}`)
+    // A process connects shortly before its first revision: random terminations are spread from then on.
+    const S = clean.firstStartMs ?? 0
+    log(`${dialect}: a clean run takes ${D} ms (its first revision starts at ${S} ms); seed ${seed}`)
 
     for (let trial = 1; trial <= trials; trial++) {
       if (Date.now() - began > maxMs) {
@@ -187,55 +300,156 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
         break
       }
       const issues = []
+      const t0 = Date.now()
+      const events = []
+      const ev = (m) => events.push(`+${String(Date.now() - t0).padStart(6)} ms  ${m}`)
       const db = await impl.create(serverUrl, admin, trial, scratch)
       const options = { ...db.options, dir }
       try {
         const expectedFingerprint = await impl.fingerprint(db)
-        const directed = forceDirtyFirst && trial === 1
+        // 'kill': SIGKILL inside 0010; 'other': the dialect's other fault inside 0010 (see forceDirtyFirst).
+        const directed = forceDirtyFirst && trial <= 2 ? (trial === 1 ? 'kill' : 'other') : undefined
         // Sometimes the database is already part-way: an earlier deploy applied a prefix.
         if (!directed && random.next() < 0.2) {
           const to = random.pick(ids.slice(0, 15).filter((id) => id !== NO_TX))
-          const pre = await wait(start({ ...options, to }), 120_000, 'the pre-migration', trial)
+          ev(`pre-migration to ${to}`)
+          const pre = await wait(start({ ...options, to }, 'pre', ev), 120_000, 'the pre-migration', trial)
           if (pre.code !== 0) issues.push(`pre-migration to ${to} failed: ${pre.error?.code} ${pre.error?.message ?? pre.out.slice(-300)}`)
           stats.prefixed++
         }
 
-        // The kills.
+        // The faults. Every choice is drawn here, before anything runs, so that a seed replays them.
         const k = directed ? 1 : random.pick([1, 1, 1, 2, 2, 3])
         const sameInstant = random.next() < 0.3
         const shared = random.between(0, 1.1 * D)
+        const plans = Array.from({ length: k }, () => {
+          const r = random.next()
+          const inNoTx = random.between(0, 500)
+          const afterLock = random.between(0, 40)
+          const at = sameInstant ? shared : random.between(0, 1.1 * D)
+          const sig = !pg && random.next() < 0.35 ? 'SIGTERM' : 'SIGKILL'
+          if (directed === 'kill') return { fault: 'SIGKILL', in0010: random.between(30, 200) }
+          if (directed === 'other') return { fault: pg ? 'drop' : 'SIGTERM', in0010: random.between(30, 200) }
+          if (pg) {
+            // SIGKILL inside 0010, the process's own connection terminated inside 0010, or right after it took the
+            // lock (reading the history under the lock, creating the history table, its first revision: a window
+            // of a few ms that random instants seldom hit), no signal at all (only the trial's random
+            // terminations below reach it), or SIGKILL at a random instant.
+            if (r < 0.15) return { fault: 'SIGKILL', in0010: inNoTx }
+            if (r < 0.3) return { fault: 'drop', in0010: inNoTx }
+            if (r < 0.4) return { fault: 'drop', afterLock }
+            if (r < 0.55) return { fault: 'none' }
+            return { fault: 'SIGKILL', at }
+          }
+          return r < 0.2 ? { fault: sig, in0010: inNoTx } : { fault: sig, at }
+        })
+        // PostgreSQL: one to three instants at which a random boot-migrate session of the database is terminated,
+        // between shortly before the first revision of a clean run and a little after its end.
+        const drops =
+          pg && !directed
+            ? Array.from({ length: random.pick([1, 1, 2, 3]) }, () => ({ at: sameInstant && random.next() < 0.5 ? shared : random.between(0.7 * S, 1.1 * D), u: random.next() }))
+            : []
+        ev(
+          `plan: ${k} process(es)${sameInstant ? `, shared instant ${Math.round(shared)} ms` : ''}: ` +
+            plans
+              .map(
+                (p, i) =>
+                  `P${i + 1} ${p.fault}${p.in0010 !== undefined ? ` ${Math.round(p.in0010)} ms after START ${NO_TX}` : p.afterLock !== undefined ? ` ${Math.round(p.afterLock)} ms after it takes the lock` : p.at !== undefined ? ` at ${Math.round(p.at)} ms` : ''}`,
+              )
+              .join('; ') +
+            (drops.length ? `; terminate a random session at ${drops.map((d) => `${Math.round(d.at)} ms`).join(', ')}` : ''),
+        )
+
         const procs = []
-        for (let i = 0; i < k; i++) {
-          const p = start(options)
-          procs.push(p)
-          if (directed) p.when(`START ${NO_TX}`, () => setTimeout(() => p.kill(), random.between(30, 200)))
-          else if (random.next() < 0.2) p.when(`START ${NO_TX}`, () => setTimeout(() => p.kill(), random.between(0, 500)))
-          else p.killAfter(sameInstant ? shared : random.between(0, 1.1 * D))
+        const timers = []
+        const pending = []
+        let over = false
+        const later = (ms, fn) => timers.push(setTimeout(() => over || fn(), ms))
+        /** Terminates a session (of `target`, or a random one) unless the kill phase is over. */
+        const drop = (why, u, target) => {
+          if (over) return
+          stats.drops.attempts++
+          pending.push(
+            terminateOne(db.sql, u, target?.pid).then(
+              (row) => {
+                if (!row) {
+                  stats.drops.noSession++
+                  ev(`terminate (${why}): no boot-migrate session${target ? ` of ${target.name}` : ''} in the database`)
+                  return
+                }
+                const owner = procs.find((p) => row.application_name.endsWith(`:${p.pid}`))
+                if (row.ok) {
+                  stats.drops.terminated++
+                  owner?.drops.push(row.pid)
+                }
+                ev(
+                  `terminate (${why}): backend ${row.pid} of ${owner?.name ?? 'an unknown process'} [${row.application_name}], ${row.state}: "${row.query}"` +
+                    ` (1 of ${row.n}; ${owner ? (owner.current ? `it last started ${owner.current}` : 'it had started no revision') : ''}) → ${row.ok ? 'terminated' : 'pg_terminate_backend returned false'}`,
+                )
+              },
+              (e) => issues.push(`the harness could not terminate a session: ${e?.message ?? e}`),
+            ),
+          )
         }
+        for (const [i, plan] of plans.entries()) {
+          const p = start(options, `P${i + 1}`, ev)
+          procs.push(p)
+          const act = () => (plan.fault === 'drop' ? drop(`${p.name}'s connection`, 0, p) : p.signal(plan.fault))
+          if (plan.in0010 !== undefined) p.when(`START ${NO_TX}`, () => later(plan.in0010, act))
+          else if (plan.afterLock !== undefined) p.when('LOCKED', () => later(plan.afterLock, act))
+          else if (plan.at !== undefined) later(plan.at, act)
+        }
+        for (const d of drops) later(d.at, () => drop('random', d.u))
         const runs = await Promise.all(procs.map((p) => wait(p, 120_000, 'a migrating process', trial)))
+        over = true
+        timers.forEach(clearTimeout)
+        await Promise.all(pending)
         stats.processes += k
         stats.killed += procs.filter((p) => p.killed).length
+        stats.stopped += procs.filter((p) => p.stopped).length
         for (const [i, r] of runs.entries()) {
-          if (procs[i].killed) continue
-          if (r.code === 0) continue
-          if (r.error?.code !== 'DIRTY') issues.push(`a process that was not killed failed: ${r.error?.code ?? `exit ${r.code}`} ${r.error?.message ?? r.out.slice(-300)}`)
+          const p = procs[i]
+          const code = r.error?.code
+          const o = stats.outcomes
+          if (p.killed) o.killed++
+          else if (r.code === 0) o.succeeded++
+          else if (code === 'DIRTY') o.dirty++
+          else if (code === 'CONNECTION_LOST') {
+            o.connectionLost++
+            if (r.error.revision === NO_TX) o.connectionLostIn0010++
+            else if (/could not be read/.test(r.error.message)) o.connectionLostUnconfirmed++
+          } else if (code === 'ABORTED') o.aborted++
+          else o.other++
+          issues.push(...outcomeIssues(r, p))
         }
 
         // Half the time, look at the database once the killed processes' sessions are gone.
-        const settleFirst = directed || random.next() < 0.5
+        const settleFirst = directed !== undefined || random.next() < 0.5
         if (settleFirst) {
           stats.settledFirst++
           if (!(await impl.settle(db))) issues.push('sessions of killed processes still connected after 15 s')
           issues.push(...consistency(await impl.state(db), 'after the kills'))
+        }
+        // Invariant 4 for the processes that ended on their own (after CONNECTION_LOST, ABORTED, DIRTY …): they
+        // freed the lock. Checked now, because the fresh process would take a folder left behind over silently.
+        if (settleFirst || !pg) {
+          const held = await impl.lockHeld(db, procs.filter((p) => p.killed).map((p) => p.pid))
+          if (typeof held === 'string') issues.push(`after the kill phase: ${held}`)
         }
         // The history as it is now; a "running" row can only go away through resolve, never by itself.
         const before = await impl.state(db)
         const applied = ids.filter((id) => before.history.get(id) === 'applied').length
         stats.afterKills[applied === 0 ? 'none' : applied === ids.length ? 'all' : 'some']++
         const dirtyKnown = before.history.get(NO_TX) === 'running'
+        ev(`after the kill phase: ${applied} applied${dirtyKnown ? `, ${NO_TX} running (dirty)` : ''}`)
+        for (const [i, r] of runs.entries()) {
+          if (procs[i].killed) continue
+          const otherStarted = procs.some((q, j) => j !== i && q.started.includes(r.error?.revision))
+          issues.push(...lostReportIssues(procs[i].name, r.error, before, { otherStarted }))
+        }
 
         // A fresh process, as the restarted pod.
-        const fresh = start(options)
+        const fresh = start(options, 'fresh', ev)
         const f = await wait(fresh, 180_000, 'the fresh process', trial)
         if (!(await impl.settle(db))) issues.push('sessions still connected 15 s after the fresh process ended')
         const afterFresh = await impl.state(db)
@@ -251,6 +465,7 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
           if (!f.error.message.includes(NO_TX)) issues.push(`the DIRTY message does not name ${NO_TX}: ${f.error.message}`)
           // What the operator does: look, complete or undo, then resolve.
           const outcome = await impl.repair(db, afterFresh)
+          ev(`operator: nt_log ${JSON.stringify(afterFresh.nt)}, index ${afterFresh.index} → resolve ${NO_TX} ${outcome}`)
           stats[outcome === 'applied' ? 'resolvedApplied' : 'resolvedRolledBack']++
           await createMigrator({ ...options, logger: false }).resolve(NO_TX, outcome)
         } else {
@@ -258,7 +473,7 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
         }
 
         // The final run: must succeed, with everything in place.
-        const last = await wait(start(options), 180_000, 'the final process', trial)
+        const last = await wait(start(options, 'final', ev), 180_000, 'the final process', trial)
         if (last.code !== 0) issues.push(`the final run failed: ${last.error?.code ?? `exit ${last.code}`} ${last.error?.message ?? last.out.slice(-300)}`)
         const settled = await impl.settle(db)
         const killedPids = procs.filter((p) => p.killed).map((p) => p.child.pid)
@@ -267,6 +482,7 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
           // A killed process's lock folder, which no later run needed: the next process that needs the lock must
           // take it over once stale and free it. resolve() takes the lock, finds nothing dirty and lets go.
           stats.staleLockFolders++
+          ev('a lock folder of a killed process is left: taking it over')
           const e = await createMigrator({ ...options, logger: false })
             .resolve(NO_TX, 'applied')
             .then(() => null, (err) => err)
@@ -295,21 +511,40 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
       }
       stats.trials++
       for (const message of issues) violations.push({ trial, message })
-      if (issues.length) log(`${dialect} trial ${trial}: ${issues.length} violation(s):\n  ${issues.join('\n  ')}`)
+      if (issues.length || logEvents) eventLogs[trial] = events
+      if (issues.length) log(`${dialect} trial ${trial}: ${issues.length} violation(s):\n  ${issues.join('\n  ')}\n  event log:\n    ${events.join('\n    ')}`)
+      else if (logEvents) log(`${dialect} trial ${trial}: ok\n    ${events.join('\n    ')}`)
       else if (trial % 20 === 0) log(`${dialect}: ${trial} trials, ${violations.length} violations so far (${Math.round((Date.now() - began) / 1000)} s)`)
     }
   } finally {
     await admin?.end({ timeout: 1 })
     rmSync(scratch, { recursive: true, force: true })
   }
-  return { dialect, seed, trials: stats.trials, violations, stats, durationMs: Date.now() - began }
+  return { dialect, seed, trials: stats.trials, violations, eventLogs, stats, durationMs: Date.now() - began }
+}
+
+/** A violation's message without what differs between trials (names, paths, numbers), to count them by kind. */
+export function kindOf(message) {
+  return message
+    .replace(/postgres:\/\/\S+?\/bm_torture_\w+/g, '<db>')
+    .replace(/\/tmp\/\S+/g, '<path>')
+    .replace(/\bP\d+\b/g, 'P#')
+    .replace(/\d+/g, '#')
+    .slice(0, 200)
 }
 
 export function summary(r) {
   const s = r.stats
+  const o = s.outcomes
+  const faults =
+    r.dialect === 'postgres'
+      ? `${s.killed} killed with SIGKILL; ${s.drops.terminated} connections terminated (pg_terminate_backend; ${s.drops.attempts} attempts, ${s.drops.noSession} found no session)`
+      : `${s.killed} killed (SIGKILL, or SIGTERM before the handler), ${s.stopped} sent SIGTERM`
   return (
     `${r.dialect}: ${r.trials} trials, ${r.violations.length} violations in ${Math.round(r.durationMs / 1000)} s (seed ${r.seed}). ` +
-    `${s.processes} migrating processes, ${s.killed} killed with SIGKILL; after the kills ${s.afterKills.none} databases had nothing applied, ` +
+    `${s.processes} migrating processes, ${faults}; ` +
+    `they ended: ${o.succeeded} succeeded, ${o.killed} killed, ${o.dirty} DIRTY, ${o.connectionLost} CONNECTION_LOST (${o.connectionLostIn0010} in ${NO_TX}, leaving it dirty; ${o.connectionLostUnconfirmed} in a transaction whose outcome the history could not confirm), ${o.aborted} ABORTED, ${o.other} otherwise; ` +
+    `after the kills ${s.afterKills.none} databases had nothing applied, ` +
     `${s.afterKills.some} were part-way, ${s.afterKills.all} complete; ${s.dirty} dirty (resolved: ${s.resolvedApplied} applied, ${s.resolvedRolledBack} rolled back); ` +
     `${s.prefixed} started from a part-migrated database; ${s.settledFirst} inspected before the fresh run; ` +
     `${s.staleLockFolders} lock folders left by killed processes and no later run, taken over once stale.`
@@ -339,10 +574,15 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const seed = Number(opt('seed', Date.now() % 1e9))
   const results = []
   for (const dialect of opt('dialect', 'postgres,sqlite').split(',')) {
-    const r = await runTorture({ dialect, trials, serverUrl, seed, maxMs, log: (m) => console.error(m) })
+    const r = await runTorture({ dialect, trials, serverUrl, seed, maxMs, log: (m) => console.error(m), events: args.includes('--events') })
     results.push(r)
     console.log(summary(r))
+    const kinds = new Map()
+    for (const v of r.violations) kinds.set(kindOf(v.message), [...(kinds.get(kindOf(v.message)) ?? []), v.trial])
+    for (const [kind, ts] of kinds) console.log(`  ${ts.length}× (trials ${[...new Set(ts)].join(', ')}): ${kind}`)
     for (const v of r.violations) console.log(`  trial ${v.trial}: ${v.message}`)
+    for (const t of new Set(r.violations.map((v) => v.trial)))
+      if (r.eventLogs[t]) console.log(`  trial ${t}, event log:\n    ${r.eventLogs[t].join('\n    ')}`)
   }
   const total = results.reduce((a, r) => a + r.violations.length, 0)
   const ran = results.reduce((a, r) => a + r.trials, 0)
