@@ -284,11 +284,14 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
     const cal = await impl.create(serverUrl, admin, 'calibration', scratch)
     const clean = await start({ ...cal.options, dir })
     const calRun = await clean.done
-    if (calRun.code !== 0) throw new Error(`the calibration run failed:\n${calRun.out}`)
-    const calState = await impl.state(cal)
-    const calBad = consistency(calState, 'calibration').concat(ids.filter((id) => calState.history.get(id) !== 'applied').map((id) => `calibration: ${id} not applied`))
-    if (calBad.length) throw new Error(calBad.join('\n'))
-    await cal.drop()
+    try {
+      if (calRun.code !== 0) throw new Error(`the calibration run failed:\n${calRun.out}`)
+      const calState = await impl.state(cal)
+      const calBad = consistency(calState, 'calibration').concat(ids.filter((id) => calState.history.get(id) !== 'applied').map((id) => `calibration: ${id} not applied`))
+      if (calBad.length) throw new Error(calBad.join('\n'))
+    } finally {
+      await cal.drop().catch(() => undefined)
+    }
     const D = calRun.ms
     // A process connects shortly before its first revision: random terminations are spread from then on.
     const S = clean.firstStartMs ?? 0
