@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createMigrator } from '../src/index.js'
 import { eventually } from './contract/support.js'
 import { client, freshDatabase, revisions, runWorker, startWorker } from './helpers.js'
@@ -32,6 +32,32 @@ describe('no-transaction revisions on PostgreSQL', () => {
       { id: '0001', state: 'applied' },
       { id: '0002', state: 'applied' },
     ])
+  })
+
+  it('lets a concurrent index build wait for an old transaction however long it takes: no lock_timeout, no retry, no dirty state', async () => {
+    const url = await freshDatabase()
+    const dir = await revisions({
+      '0001_t.sql': setup,
+      '0002_idx.sql': '-- migrate:up\n-- migrate:no-transaction\ncreate index concurrently t_x_wait on t (x);\n',
+    })
+    await createMigrator({ url, dir, to: '0001', logger: false }).run()
+    const sql = client(url)
+    const old = await sql.reserve()
+    await old`begin isolation level repeatable read`
+    await old`select count(*) from t` // an old snapshot: the build must wait for it to end
+    // With ddlLockTimeout applied to the build, the wait below would end it with DDL_LOCK_TIMEOUT (no retries allowed).
+    const run = createMigrator({ url, dir, ddlLockTimeout: 100, ddlRetries: 0, logger: false }).run()
+    run.catch(() => undefined)
+    const waiting = () => sql`select count(*)::int as n from pg_stat_activity where query ilike 'create index concurrently%' and wait_event_type = 'Lock'`
+    await vi.waitFor(async () => expect(await waiting()).toEqual([{ n: 1 }]), eventually)
+    // Still waiting well past ddlLockTimeout, then the old transaction ends.
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(await waiting()).toEqual([{ n: 1 }])
+    await old`commit`
+    old.release()
+    await expect(run).resolves.toMatchObject({ applied: [{ id: '0002' }] })
+    expect(await sql`select indisvalid from pg_index where indexrelid = 't_x_wait'::regclass`).toEqual([{ indisvalid: true }])
+    expect(await sql`select state from boot_migrate_history where id = '0002'`).toEqual([{ state: 'applied' }])
   })
 
   it('leaves a failed concurrent build dirty and reports the invalid index with the statement that drops it', async () => {
