@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { historyUnderLock } from './core/create.js'
 import { readRows } from './core/history.js'
@@ -29,6 +30,16 @@ export function up(r: Runner): Promise<MigrateResult> {
     }
 
     let p = track(plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), settings))
+    // Booting "up to date" at an empty history from an empty folder is almost always a wrong path or a mount
+    // that hides the files; it stays a boot (a new project starts so), but never a silent one.
+    if (!revisions.length && !r.options.migrations && p.current === null && !p.running.length) {
+      const folder = resolve(r.options.dir ?? './migrations')
+      r.log.warn(
+        `the migrations folder ${folder} holds no revision and the history in ${dialect.display} is empty: nothing was applied. ` +
+          'If revisions were expected, check that dir points at the folder that holds the <id>_<name>.sql files.',
+        { dir: folder },
+      )
+    }
     if (!p.pending.length && !p.running.length) return finish(p, [], true)
     if (settings.mode === 'wait') return finish(await waitForTarget(r, dialect, revisions, settings, track), [], true)
     r.aborted('before migrating')

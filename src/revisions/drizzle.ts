@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, type Dirent } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { MigrationError, messageOf } from '../errors.js'
 import { checksumOf } from './checksum.js'
+import { readText, type Entry } from './files.js'
 import type { Revision } from './revision.js'
 import type { SqlSyntax } from './split.js'
 import { parseSqlRevision } from './sql-file.js'
@@ -13,10 +14,10 @@ interface JournalEntry {
   tag: string
 }
 
-const isV1Folder = (dir: string, e: Dirent) => e.isDirectory() && /^\d{14}/.test(e.name) && existsSync(join(dir, e.name, 'migration.sql'))
+const isV1Folder = (dir: string, e: Entry) => e.isDirectory() && /^\d{14}/.test(e.name) && existsSync(join(dir, e.name, 'migration.sql'))
 
 /** Whether a folder is drizzle-kit output: the 0.x layout (meta/_journal.json) or the 1.0 one (<timestamp>_<name>/migration.sql). */
-export const isDrizzleFolder = (dir: string, entries: Dirent[]): boolean =>
+export const isDrizzleFolder = (dir: string, entries: Entry[]): boolean =>
   existsSync(join(dir, 'meta', '_journal.json')) || entries.some((e) => isV1Folder(dir, e))
 
 /** drizzle-kit 1.0 folder names start with UTC yyyyMMddHHmmss, which its migrator records as milliseconds. */
@@ -29,7 +30,7 @@ const folderMillis = (name: string) =>
  * `-- migrate:down` section or in a side file `<tag>.down.sql` (0.x) / `down.sql` (1.0). Each
  * revision keeps drizzle's own hash and timestamp, to adopt and keep drizzle's history table.
  */
-export function loadDrizzleFolder(dir: string, entries: Dirent[], syntax: SqlSyntax): Revision[] {
+export function loadDrizzleFolder(dir: string, entries: Entry[], syntax: SqlSyntax): Revision[] {
   const journalPath = join(dir, 'meta', '_journal.json')
   const items: Array<{ id: string; name: string; file: string; downFile: string; when: number; drizzleName: string | null }> = []
   if (existsSync(journalPath)) {
@@ -60,16 +61,13 @@ export function loadDrizzleFolder(dir: string, entries: Dirent[], syntax: SqlSyn
     }
   }
   return items.map((it) => {
-      let text: string
-      try {
-        text = readFileSync(it.file, 'utf8')
-      } catch (e) {
-        throw new MigrationError('INVALID_REVISION', `${it.file}: listed by drizzle-kit but cannot be read: ${messageOf(e)}`, { file: it.file, cause: e })
-      }
+      if (!existsSync(it.file)) throw new MigrationError('INVALID_REVISION', `${it.file}: listed by drizzle-kit (meta/_journal.json) but missing`, { file: it.file })
+      // UTF-8 only; `raw` keeps a byte-order mark for drizzle's own hash, computed over the file as drizzle reads it.
+      const { text, raw } = readText(it.file, it.file)
       // The whole file is the up step unless it marks its sections itself.
       const marked = /^\s*--\s*migrate:up\b/im.test(text)
       const parsed = parseSqlRevision(marked ? text : `-- migrate:up\n${text}`, it.file, syntax, marked ? 0 : -1)
-      const sideDown = existsSync(it.downFile) ? parseSqlRevision(`-- migrate:up\n${readFileSync(it.downFile, 'utf8')}`, it.downFile, syntax, -1).up : null
+      const sideDown = existsSync(it.downFile) ? parseSqlRevision(`-- migrate:up\n${readText(it.downFile, it.downFile).text}`, it.downFile, syntax, -1).up : null
       return {
         id: it.id,
         name: it.name,
@@ -78,7 +76,7 @@ export function loadDrizzleFolder(dir: string, entries: Dirent[], syntax: SqlSyn
         transaction: parsed.transaction,
         up: parsed.up,
         down: parsed.down ?? sideDown,
-        drizzle: { hash: createHash('sha256').update(text).digest('hex'), when: it.when, name: it.drizzleName },
+        drizzle: { hash: createHash('sha256').update(raw).digest('hex'), when: it.when, name: it.drizzleName },
       }
   })
 }

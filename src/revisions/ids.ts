@@ -1,4 +1,8 @@
-/** Orders ids numerically when both are digit strings (so `2` < `10`), else as plain strings. */
+/**
+ * Orders ids numerically when both are digit strings (so `2` < `10`), else as plain strings. Numerically
+ * equal ids (`1`, `01`) are one id to the loader (a duplicate, see idKey); here they still get a fixed
+ * order between them (by string), so that sorting history rows that hold both stays deterministic.
+ */
 export function compareIds(a: string, b: string): number {
   if (digits.test(a) && digits.test(b)) {
     // Numeric order without BigInt: drop leading zeros, then the longer number is the larger.
@@ -9,6 +13,9 @@ export function compareIds(a: string, b: string): number {
   }
   return a < b ? -1 : a > b ? 1 : 0
 }
+
+/** What makes two ids the same revision: a digit id is its number (`0001`, `01` and `1` are one id), any other id itself. */
+export const idKey = (id: string): string => (digits.test(id) ? id.replace(leadingZeros, '') : id)
 
 const digits = /^\d+$/
 const leadingZeros = /^0+(?=\d)/

@@ -1,32 +1,46 @@
-import { readdirSync, readFileSync, statSync, type Dirent } from 'node:fs'
+import { realpathSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { MigrationError, messageOf } from '../errors.js'
 import type { MigrationFn, RevisionInput } from '../types.js'
 import { checksumOf } from './checksum.js'
 import { isDrizzleFolder, loadDrizzleFolder } from './drizzle.js'
-import { compareIds } from './ids.js'
+import { listFolder, readText, type Entry } from './files.js'
+import { compareIds, idKey } from './ids.js'
 import type { Revision, Step } from './revision.js'
 import { splitStatements, type SqlSyntax } from './split.js'
 import { parseSqlRevision } from './sql-file.js'
 
-const fileName = /^(\d+)(?:[_-](.*))?\.(sql|js|mjs|cjs|ts|mts|cts)$/
+// Extensions are matched whatever their case: `0002_b.SQL` is a revision, not a file to skip.
+const fileName = /^(\d+)(?:[_-](.*))?\.(sql|js|mjs|cjs|ts|mts|cts)$/i
+/** `<id>_<name>.psql`, `.pgsql`, `.mysql` …: meant as a revision, but only `.sql` is read as SQL. */
+const sqlLike = /^\d+(?:[_-].*)?\.[a-z0-9]*sql$/i
+/** golang-migrate: one file per direction, `<version>_<title>.up.sql` and `.down.sql`. */
+const golangMigrate = /^\d+_.*\.(?:up|down)\.sql$/i
+/** Flyway: `V1__name.sql`, `V1.1__name.sql`, `U1__undo.sql`, `R__repeatable.sql`, `B1__baseline.sql`. */
+const flyway = /^[VUBR][\d._]*__.+\.sql$/i
+const upDirective = /^\s*--\s*migrate:up\b/im
 
 // Parsed revisions are kept for the process: a warm serverless call or a second migrator need not
 // read and parse every file again. A folder is parsed again when a file in it (or one level below)
-// changes name, size or mtime; an array when its length changes.
+// changes name, size or mtime, or a symbolic link in it comes to point elsewhere; an array when its length changes.
 const arrays = new WeakMap<RevisionInput[], { length: number; syntax: SqlSyntax; revisions: Revision[] }>()
 const folders = new Map<string, { signature: string; syntax: SqlSyntax; revisions: Revision[] }>()
 
 function signatureOf(root: string): string | undefined {
   const parts: string[] = []
   const visit = (dir: string, depth: number) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
+    for (const e of listFolder(dir)) {
       const path = join(dir, e.name)
+      // A ConfigMap update swaps `..data` and leaves the links themselves as they were: where they resolve to changes.
+      const real = e.link === null ? '' : `\0${e.dangling ? 'dangling' : realpathSync(path)}`
       if (e.isFile()) {
         const st = statSync(path)
-        parts.push(`${path}\0${st.size}\0${st.mtimeMs}`)
-      } else if (e.isDirectory() && depth === 0) visit(path, 1)
+        parts.push(`${path}\0${st.size}\0${st.mtimeMs}${real}`)
+      } else if (e.isDirectory() && depth === 0) {
+        parts.push(`${path}/${real}`)
+        visit(path, 1)
+      } else if (e.dangling) parts.push(`${path}${real}`)
     }
   }
   try {
@@ -57,43 +71,82 @@ export async function loadRevisions(source: { dir?: string; migrations?: Revisio
 
 function sorted(list: Revision[]): Revision[] {
   list.sort((a, b) => compareIds(a.id, b.id))
-  for (let i = 1; i < list.length; i++) {
-    const [a, b] = [list[i - 1]!, list[i]!]
-    if (compareIds(a.id, b.id) === 0)
-      throw new MigrationError('INVALID_REVISION', `Duplicate revision id ${b.id}: ${a.source} and ${b.source}. Give one of them a new id.`, {
-        revision: b.id,
-        file: b.source,
-      })
+  // `1_a.sql` and `01_b.sql` are one id: numbers are compared as numbers everywhere, so both cannot exist.
+  const seen = new Map<string, Revision>()
+  for (const b of list) {
+    const a = seen.get(idKey(b.id))
+    if (a)
+      throw new MigrationError(
+        'INVALID_REVISION',
+        `Duplicate revision id ${b.id}${a.id === b.id ? '' : ` (the same number as ${a.id})`}: ${a.source} and ${b.source}. Give one of them a new id.`,
+        { revision: b.id, file: b.source },
+      )
+    seen.set(idKey(b.id), b)
   }
   return list
 }
 
 async function fromDir(dir: string, syntax: SqlSyntax): Promise<Revision[]> {
   const root = resolve(dir)
-  let all: Dirent[]
+  let all: Entry[]
   try {
     // Synchronous on purpose: a boot reads a few dozen small files, and a thread-pool round trip per file
     // costs more than the read itself (50 files: ~15 ms async in sequence, under 1 ms sync).
-    all = readdirSync(root, { withFileTypes: true })
+    all = listFolder(root)
   } catch (e) {
     throw new MigrationError('INVALID_OPTIONS', `Cannot read the migrations folder ${root}: ${messageOf(e)}`, { cause: e })
   }
+  refuseForeignFolder(dir, all)
   if (isDrizzleFolder(root, all)) return loadDrizzleFolder(dir, all, syntax)
-  const entries = all.filter((e) => e.isFile()).map((e) => e.name)
   const out: Revision[] = []
-  for (const name of entries.sort()) {
-    if (name.startsWith('.') || /\.d\.[cm]?ts$|\.map$/.test(name)) continue
+  for (const entry of all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+    const name = entry.name
+    if (/\.d\.[cm]?ts$|\.map$/i.test(name)) continue
     const m = fileName.exec(name)
     const file = join(dir, name)
+    const meant = !!m || /\.sql$/i.test(name) || sqlLike.test(name)
+    if (entry.dangling) {
+      if (meant)
+        throw new MigrationError(
+          'INVALID_REVISION',
+          `${file}: a symbolic link to ${entry.link ?? 'a missing file'}, which does not exist. Restore its target or remove the link.`,
+          { file },
+        )
+      continue
+    }
+    if (!entry.isFile()) {
+      if (meant && entry.isDirectory())
+        throw new MigrationError('INVALID_REVISION', `${file}: a folder named like a revision file. A revision is a file; rename or move the folder.`, { file })
+      continue
+    }
     if (!m) {
-      if (name.endsWith('.sql'))
+      if (flyway.test(name))
+        throw new MigrationError(
+          'INVALID_REVISION',
+          `${file}: this folder looks like Flyway's layout (V<version>__<name>.sql), which boot-migrate does not read. ` +
+            'Rename each versioned script to <version>_<name>.sql (e.g. V3__add_users.sql to 0003_add_users.sql) with a "-- migrate:up" line at the top; ' +
+            'repeatable (R__) and undo (U) scripts have no equivalent. On a database Flyway already migrated, run "boot-migrate stamp <last id>" first.',
+          { file },
+        )
+      if (/\.sql$/i.test(name))
         throw new MigrationError('INVALID_REVISION', `${file}: a revision file is named <digits>_<name>.sql, e.g. 0001_create_users.sql`, { file })
+      if (sqlLike.test(name))
+        throw new MigrationError('INVALID_REVISION', `${file}: only .sql files are read as SQL revisions; rename it to ${name.replace(/\.[^.]*$/, '.sql')}.`, { file })
       continue
     }
     const [, id, rest, ext] = m as unknown as [string, string, string | undefined, string]
     const revName = rest ?? id
-    if (ext === 'sql') {
-      const parsed = parseSqlRevision(readFileSync(join(root, name), 'utf8'), file, syntax)
+    if (ext.toLowerCase() === 'sql') {
+      const { text } = readText(join(root, name), file)
+      if (golangMigrate.test(name) && !upDirective.test(text))
+        throw new MigrationError(
+          'INVALID_REVISION',
+          `${file}: this folder looks like golang-migrate's layout (<version>_<title>.up.sql and <version>_<title>.down.sql), which boot-migrate does not read. ` +
+            'A boot-migrate revision is one file, <id>_<name>.sql: merge each pair into it, the .up.sql text after a "-- migrate:up" line and the .down.sql text after "-- migrate:down". ' +
+            'On a database golang-migrate already migrated, run "boot-migrate stamp <last id>" first.',
+          { file },
+        )
+      const parsed = parseSqlRevision(text, file, syntax)
       out.push({
         id,
         name: revName,
@@ -108,6 +161,21 @@ async function fromDir(dir: string, syntax: SqlSyntax): Promise<Revision[]> {
     }
   }
   return out
+}
+
+/** Folders of other tools that would otherwise be half-read: refused with the layout named and what to do. */
+function refuseForeignFolder(dir: string, all: Entry[]): void {
+  // Prisma Migrate: migration_lock.toml and <timestamp>_<name>/migration.sql, which would otherwise pass for drizzle-kit 1.0.
+  if (all.some((e) => e.name === 'migration_lock.toml' && e.isFile())) {
+    const file = join(dir, 'migration_lock.toml')
+    throw new MigrationError(
+      'INVALID_REVISION',
+      `${dir}: this folder looks like Prisma Migrate's layout (${file}, <timestamp>_<name>/migration.sql), which boot-migrate does not read. ` +
+        'Move each <timestamp>_<name>/migration.sql to <timestamp>_<name>.sql with a "-- migrate:up" line at the top. ' +
+        'On a database Prisma already migrated, run "boot-migrate stamp <last id>" first.',
+      { file },
+    )
+  }
 }
 
 async function importModule(path: string, file: string): Promise<RevisionInput> {

@@ -3,6 +3,8 @@ import { splitStatements, type SqlSyntax } from './split.js'
 import type { Step } from './revision.js'
 
 const directive = /^\s*--\s*migrate:([\w-]+)(.*)$/i
+/** goose's annotations: `-- +goose Up`, `-- +goose Down`, `-- +goose StatementBegin`, `-- +goose NO TRANSACTION` … */
+const goose = /^\s*--\s*\+goose\s+(\w+)/i
 
 export interface ParsedSql {
   up: Step & { kind: 'sql' }
@@ -46,8 +48,22 @@ export function parseSqlRevision(text: string, source: string, syntax: SqlSyntax
       }
       fail(lineNo, `unknown directive "-- migrate:${m[1]}" (known: up, down, no-transaction)`)
     }
+    if (!current && goose.test(raw))
+      fail(
+        lineNo,
+        `"${raw.trim()}" is a goose annotation: this looks like a goose migration, which boot-migrate does not read. ` +
+          'Replace "-- +goose Up" with "-- migrate:up", "-- +goose Down" with "-- migrate:down" and "-- +goose NO TRANSACTION" with "-- migrate:no-transaction", ' +
+          'and drop the StatementBegin/StatementEnd lines. On a database goose already migrated, run "boot-migrate stamp <last id>" first.',
+      )
     if (current) sections[current]!.lines.push(raw)
-    else if (raw.trim() && !raw.trim().startsWith('--')) fail(lineNo, 'SQL before the "-- migrate:up" line')
+    else if (raw.trim() && !raw.trim().startsWith('--'))
+      fail(
+        lineNo,
+        'SQL before the "-- migrate:up" line' +
+          (lines.some((l) => /^\s*--\s*migrate:up\b/i.test(l))
+            ? ''
+            : '; the file has no "-- migrate:up" line at all: a revision file starts with one (and may have a "-- migrate:down" section below). Add it at the top of a plain SQL file'),
+      )
   })
 
   if (!sections.up) fail(1, 'no "-- migrate:up" section; a revision file needs one (and may have "-- migrate:down")')

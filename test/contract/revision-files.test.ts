@@ -1,0 +1,196 @@
+// Files and folders as they are found on disk (issue 11): symbolic links (the Kubernetes ConfigMap layout),
+// extensions in any case, ids equal as numbers, encodings, and the folders of other tools. Each case runs on
+// real files against a real server, and a refused folder leaves the database without a history table.
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { createMigrator } from '../../src/index.js'
+import { captureLog, revisions } from '../helpers.js'
+import { failure, quiet } from './support.js'
+import { targets } from './targets.js'
+
+const up = (table: string) => `-- migrate:up\ncreate table ${table} (x int);\n\n-- migrate:down\ndrop table ${table};\n`
+
+/**
+ * A folder as kubelet mounts a ConfigMap: the files live in a timestamped hidden folder, `..data` links to it,
+ * and each key is a link through `..data`. `update` writes a new timestamped folder and swaps `..data` atomically.
+ */
+async function configMap(files: Record<string, string>) {
+  const dir = await revisions({})
+  let generation = 0
+  const publish = async (next: Record<string, string>) => {
+    const real = join(dir, `..2026_11_29_23_00_0${generation++}.000000001`)
+    await mkdir(real)
+    for (const [name, text] of Object.entries(next)) await writeFile(join(real, name), text)
+    await symlink(real.slice(dir.length + 1), join(dir, '..data_tmp'))
+    await rename(join(dir, '..data_tmp'), join(dir, '..data'))
+    for (const name of Object.keys(next)) await symlink(join('..data', name), join(dir, name)).catch(() => undefined)
+  }
+  await publish(files)
+  return { dir, update: publish }
+}
+
+describe.each(targets)('revision files on disk ($name)', (target) => {
+  const run = (url: string, dir: string, extra: Record<string, unknown> = {}) => createMigrator({ url, dir, ...quiet, ...extra }).run()
+
+  /** The run must be refused with INVALID_REVISION before anything reaches the database. */
+  const refused = async (dir: string) => {
+    const db = await target.fresh()
+    const error = await failure(run(db.url, dir))
+    expect(error.code).toBe('INVALID_REVISION')
+    expect(await db.tables()).toEqual([])
+    return error
+  }
+
+  describe('symbolic links', () => {
+    it('applies the files of a ConfigMap mount (links through ..data) and sees a ConfigMap update', async () => {
+      const db = await target.fresh()
+      const cm = await configMap({ '0001_a.sql': up('a') })
+      await expect(run(db.url, cm.dir)).resolves.toMatchObject({ applied: [{ id: '0001' }], current: '0001' })
+      expect(await db.tables()).toContain('a')
+
+      // The update swaps ..data: the link 0001_a.sql is untouched, what it points to changed; a new key is added.
+      await cm.update({ '0001_a.sql': up('a'), '0002_b.sql': up('b') })
+      await expect(run(db.url, cm.dir)).resolves.toMatchObject({ applied: [{ id: '0002' }], current: '0002' })
+      expect(await db.tables()).toContain('b')
+
+      // An update that edits an applied file (same size, so only the link's target tells) is caught.
+      await cm.update({ '0001_a.sql': up('z'), '0002_b.sql': up('b') })
+      await expect(failure(run(db.url, cm.dir))).resolves.toMatchObject({ code: 'CHECKSUM_MISMATCH', revision: '0001' })
+    })
+
+    it('follows a link to the folder itself and links to files elsewhere', async () => {
+      const db = await target.fresh()
+      const elsewhere = await revisions({ 'shared.sql': up('shared') })
+      const real = await revisions({ '0001_a.sql': up('a') })
+      await symlink(join(elsewhere, 'shared.sql'), join(real, '0002_shared.sql'))
+      const link = join(await revisions({}), 'migrations')
+      await symlink(real, link)
+      await expect(run(db.url, link)).resolves.toMatchObject({ current: '0002' })
+      expect(await db.tables()).toEqual(expect.arrayContaining(['a', 'shared']))
+    })
+
+    it('refuses a link named like a revision whose target is missing, naming the link and the target', async () => {
+      const dir = await revisions({ '0001_a.sql': up('a') })
+      await symlink('..data/0002_b.sql', join(dir, '0002_b.sql'))
+      const error = await refused(dir)
+      expect(error.file).toBe(join(dir, '0002_b.sql'))
+      expect(error.message).toContain(`${join(dir, '0002_b.sql')}: a symbolic link to ..data/0002_b.sql, which does not exist`)
+    })
+  })
+
+  describe('a folder with no revision', () => {
+    it('warns, naming the absolute folder, when the history is empty too', async () => {
+      const db = await target.fresh()
+      const dir = await revisions({ 'README.md': 'the revisions are somewhere else' })
+      const log = captureLog()
+      await expect(run(db.url, dir, { logger: log.logger })).resolves.toMatchObject({ upToDate: true, applied: [] })
+      expect(log.text()).toMatch(new RegExp(`^warn .*the migrations folder ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} holds no revision`, 'm'))
+    })
+
+    it('does not warn when the history has revisions (the folder is older code, or they were stamped)', async () => {
+      const db = await target.fresh()
+      await run(db.url, await revisions({ '0001_a.sql': up('a') }))
+      const log = captureLog()
+      await expect(run(db.url, await revisions({}), { logger: log.logger })).resolves.toMatchObject({ upToDate: true, unknown: ['0001'] })
+      expect(log.text()).not.toContain('holds no revision')
+    })
+
+    it('refuses a folder that does not exist', async () => {
+      const db = await target.fresh()
+      const error = await failure(run(db.url, join(await revisions({}), 'missing')))
+      expect(error).toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringContaining('Cannot read the migrations folder') })
+      expect(await db.tables()).toEqual([])
+    })
+  })
+
+  describe('names', () => {
+    it('reads extensions in any case (.SQL, .Sql) as revisions', async () => {
+      const db = await target.fresh()
+      const dir = await revisions({ '0001_a.sql': up('a'), '0002_b.SQL': up('b'), '0003_c.Sql': up('c') })
+      await expect(run(db.url, dir)).resolves.toMatchObject({ current: '0003' })
+      expect(await db.tables()).toEqual(expect.arrayContaining(['a', 'b', 'c']))
+    })
+
+    it('refuses 1_a.sql next to 01_b.sql: the same id as a number, naming both files', async () => {
+      const dir = await revisions({ '1_a.sql': up('a'), '01_b.sql': up('b') })
+      const error = await refused(dir)
+      expect(error.message).toContain('Duplicate revision id')
+      expect(error.message).toContain(join(dir, '1_a.sql'))
+      expect(error.message).toContain(join(dir, '01_b.sql'))
+    })
+
+    it('refuses <id>_<name>.psql (only .sql is SQL), and leaves 0003_x.sql.txt and notes alone', async () => {
+      const error = await refused(await revisions({ '0001_a.sql': up('a'), '0002_b.psql': up('b') }))
+      expect(error.message).toContain('only .sql files are read as SQL revisions; rename it to 0002_b.sql')
+
+      const db = await target.fresh()
+      const dir = await revisions({ '0001_a.sql': up('a'), '0002_b.sql.txt': up('b'), 'notes.txt': 'x', '0003_c.sql.bak': up('c') })
+      await expect(run(db.url, dir)).resolves.toMatchObject({ current: '0001' })
+    })
+  })
+
+  describe('encoding', () => {
+    it('refuses a Latin-1 file, naming the file and the line of the first byte that is not UTF-8', async () => {
+      const dir = await revisions({})
+      const file = join(dir, '0001_a.sql')
+      // UTF-8 on the first lines, then one Latin-1 é: the column counts characters, not bytes.
+      await writeFile(file, Buffer.concat([Buffer.from("-- migrate:up\n-- Zürich ☕\ncreate table a (x text);\n-- ☕ ", 'utf8'), Buffer.from("insert into a values ('caf\xe9');\n", 'latin1')]))
+      const error = await refused(dir)
+      expect(error).toMatchObject({ file, line: 4 })
+      expect(error.message).toContain(`${file}:4: the file is not UTF-8 (byte 0xE9 at column 32;`)
+      expect(error.message).toContain('iconv')
+    })
+
+    it('stores UTF-8 text as it is, drops a byte-order mark, and keeps the checksum when one is added or removed', async () => {
+      const db = await target.fresh()
+      const dir = await revisions({})
+      const text = "-- migrate:up\ncreate table a (x text);\ninsert into a values ('café ☕');\n"
+      await writeFile(join(dir, '0001_a.sql'), '\ufeff' + text)
+      await expect(run(db.url, dir)).resolves.toMatchObject({ current: '0001' })
+      expect(await db.query('select x from a')).toEqual([{ x: 'café ☕' }])
+      await writeFile(join(dir, '0001_a.sql'), text)
+      await expect(run(db.url, dir)).resolves.toMatchObject({ upToDate: true })
+    })
+  })
+
+  describe("other tools' folders, named", () => {
+    it('golang-migrate: N_name.up.sql / N_name.down.sql', async () => {
+      const dir = await revisions({ '1_users.up.sql': 'create table users (x int);\n', '1_users.down.sql': 'drop table users;\n' })
+      const error = await refused(dir)
+      expect(error.message).toContain("looks like golang-migrate's layout")
+      expect(error.message).toContain('-- migrate:up')
+      expect(error.file).toMatch(/1_users\.(up|down)\.sql$/)
+    })
+
+    it('Flyway: V1__name.sql', async () => {
+      const dir = await revisions({ 'V1__users.sql': 'create table users (x int);\n', 'V2__items.sql': 'create table items (x int);\n' })
+      const error = await refused(dir)
+      expect(error.message).toContain(`${join(dir, 'V1__users.sql')}: this folder looks like Flyway's layout`)
+    })
+
+    it('Prisma Migrate: migration_lock.toml and <timestamp>_name/migration.sql (not taken for drizzle-kit 1.0)', async () => {
+      const dir = await revisions({ 'migration_lock.toml': 'provider = "postgresql"\n' })
+      await mkdir(join(dir, '20240101000000_init'))
+      await writeFile(join(dir, '20240101000000_init', 'migration.sql'), 'create table users (x int);\n')
+      const error = await refused(dir)
+      expect(error.message).toContain("looks like Prisma Migrate's layout")
+      expect(error.file).toBe(join(dir, 'migration_lock.toml'))
+    })
+
+    it('goose: -- +goose Up, with the line', async () => {
+      const dir = await revisions({ '20240101000000_users.sql': '-- +goose Up\ncreate table users (x int);\n\n-- +goose Down\ndrop table users;\n' })
+      const error = await refused(dir)
+      expect(error).toMatchObject({ file: join(dir, '20240101000000_users.sql'), line: 1 })
+      expect(error.message).toContain('looks like a goose migration')
+      expect(error.message).toContain('"-- migrate:up"')
+    })
+
+    it('a plain SQL file (Supabase, hand-written) is told to start with -- migrate:up', async () => {
+      const dir = await revisions({ '20240101000000_users.sql': '-- users\ncreate table users (x int);\n' })
+      const error = await refused(dir)
+      expect(error).toMatchObject({ line: 2 })
+      expect(error.message).toContain('has no "-- migrate:up" line at all')
+    })
+  })
+})
