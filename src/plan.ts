@@ -1,5 +1,5 @@
 import { MigrationError } from './errors.js'
-import { compareIds } from './revisions/ids.js'
+import { compareIds, idKey } from './revisions/ids.js'
 import { label, type Revision } from './revisions/revision.js'
 
 export type RowState = 'running' | 'applied'
@@ -50,6 +50,20 @@ export function plan(local: Revision[], history: HistoryRow[], opts: PlanOptions
         'CHECKSUM_MISMATCH',
         `${r.source} was changed after it was applied (checksum ${h.checksum.slice(0, 12)} in the database, ${r.checksum.slice(0, 12)} in the file). ` +
           'Restore the file as it was applied and put the change in a new revision.',
+        { revision: r.id, file: r.source },
+      )
+  }
+
+  // Digit ids are numbers: a local 0001 next to a recorded 1 is that revision renamed (or a second one with its id),
+  // never a new revision to apply again.
+  const recorded = new Map(history.map((h) => [idKey(h.id), h]))
+  for (const r of local) {
+    const h = rows.has(r.id) ? undefined : recorded.get(idKey(r.id))
+    if (h)
+      throw new MigrationError(
+        'INVALID_REVISION',
+        `${r.source}: id ${r.id} is the number of revision ${h.id}, which the history records as ${h.state}; ids are compared as numbers, ` +
+          `so this is that revision renamed, or another one with its id. Give the file the id ${h.id} again if it is the same revision, or a new id if it is not.`,
         { revision: r.id, file: r.source },
       )
   }

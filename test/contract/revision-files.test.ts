@@ -120,6 +120,19 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
       expect(error.message).toContain(join(dir, '01_b.sql'))
     })
 
+    it('refuses a file renamed from 1_a.sql to 0001_a.sql after it was applied, instead of applying it again', async () => {
+      const db = await target.fresh()
+      const dir = await revisions({ '1_a.sql': up('a') })
+      await run(db.url, dir)
+      await rename(join(dir, '1_a.sql'), join(dir, '0001_a.sql'))
+      await writeFile(join(dir, '2_b.sql'), up('b'))
+      const error = await failure(run(db.url, dir))
+      expect(error).toMatchObject({ code: 'INVALID_REVISION', revision: '0001', file: join(dir, '0001_a.sql') })
+      expect(error.message).toContain('id 0001 is the number of revision 1, which the history records as applied')
+      expect(await db.tables()).not.toContain('b')
+      expect(await db.query(`select id from ${target.historyTable}`)).toEqual([{ id: '1' }])
+    })
+
     it('refuses <id>_<name>.psql (only .sql is SQL), and leaves 0003_x.sql.txt and notes alone', async () => {
       const error = await refused(await revisions({ '0001_a.sql': up('a'), '0002_b.psql': up('b') }))
       expect(error.message).toContain('only .sql files are read as SQL revisions; rename it to 0002_b.sql')
