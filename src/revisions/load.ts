@@ -157,6 +157,8 @@ async function fromDir(dir: string, syntax: SqlSyntax): Promise<Revision[]> {
         down: parsed.down,
       })
     } else {
+      if (ext !== ext.toLowerCase())
+        throw new MigrationError('INVALID_REVISION', `${file}: Node.js imports a module only by its lower-case extension; rename it to ${name.slice(0, -ext.length)}${ext.toLowerCase()}.`, { file })
       out.push(fromInput({ ...(await importModule(join(root, name), file)), id, name: revName }, file, syntax))
     }
   }
