@@ -96,4 +96,17 @@ describe('a folder on disk', () => {
     const [second] = await loadRevisions({ dir }, pg)
     expect(second!.checksum).not.toBe(first!.checksum)
   })
+
+  it('sees the folder link retargeted to a folder whose files have the same names, sizes and mtimes', async () => {
+    const v1 = await revisions({ '0001_a.sql': up('select 1;') })
+    const v2 = await revisions({ '0001_a.sql': up('select 2;') })
+    for (const v of [v1, v2]) await utimes(join(v, '0001_a.sql'), 1_700_000_000, 1_700_000_000)
+    const dir = join(await revisions({}), 'current')
+    await symlink(v1, dir)
+    const [first] = await loadRevisions({ dir }, pg)
+    await rm(dir)
+    await symlink(v2, dir)
+    const [second] = await loadRevisions({ dir }, pg)
+    expect(second!.checksum).not.toBe(first!.checksum)
+  })
 })

@@ -44,6 +44,8 @@ function signatureOf(root: string): string | undefined {
     }
   }
   try {
+    // The folder itself may be a link that a deploy retargets (releases/v1 → releases/v2).
+    parts.push(realpathSync(root))
     visit(root, 0)
   } catch {
     return undefined
