@@ -2,7 +2,7 @@ import { readEntries } from './core/history.js'
 import type { Dialect } from './dialects/dialect.js'
 import { MigrationError } from './errors.js'
 import type { HistoryEntry } from './plan.js'
-import { compareIds } from './revisions/ids.js'
+import { compareIds, spelled } from './revisions/ids.js'
 import { label, type Revision } from './revisions/revision.js'
 import { splitStatements } from './revisions/split.js'
 import type { Runner } from './runner.js'
@@ -10,8 +10,8 @@ import type { AppliedRevision, DownOptions, DownResult } from './types.js'
 
 /** Reverts the newest applied revisions, newest first, each with the lock and transaction handling of `up`. */
 export function down(r: Runner, opts: DownOptions = {}): Promise<DownResult> {
-  const { to, steps } = opts
-  if (to !== undefined && steps !== undefined) throw new MigrationError('INVALID_OPTIONS', 'Pass "to" or "steps" to down(), not both.')
+  const { steps } = opts
+  if (opts.to !== undefined && steps !== undefined) throw new MigrationError('INVALID_OPTIONS', 'Pass "to" or "steps" to down(), not both.')
   if (steps !== undefined && (!Number.isInteger(steps) || steps < 1)) throw new MigrationError('INVALID_OPTIONS', '"steps" must be a whole number >= 1.')
   return r.withDatabase((dialect, revisions, settings) =>
     r.withLock(dialect, settings, async (conn, apply) => {
@@ -19,6 +19,7 @@ export function down(r: Runner, opts: DownOptions = {}): Promise<DownResult> {
       const running = details.filter((d) => d.state === 'running')
       if (running.length) throw await r.dirty(running, revisions, conn)
       const applied = details.filter((d) => d.state === 'applied').sort((a, b) => compareIds(b.id, a.id))
+      const to = opts.to === undefined || opts.to === 'base' ? opts.to : spelled(opts.to, [...applied, ...revisions].map((x) => x.id))
       if (to !== undefined && to !== 'base' && !applied.some((a) => a.id === to) && !revisions.some((x) => x.id === to))
         throw new MigrationError('INVALID_OPTIONS', `Target revision ${to} is neither applied nor in this code.`, { revision: to })
       const targets = to === undefined ? applied.slice(0, steps ?? 1) : applied.filter((a) => to === 'base' || compareIds(a.id, to) > 0)

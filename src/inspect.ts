@@ -1,7 +1,7 @@
 import { readEntries, readRows } from './core/history.js'
 import { MigrationError } from './errors.js'
 import { plan } from './plan.js'
-import { compareIds } from './revisions/ids.js'
+import { compareIds, spelled } from './revisions/ids.js'
 import type { Runner } from './runner.js'
 import type { LocalRevision, RevisionStatus, StatusReport } from './types.js'
 
@@ -60,6 +60,9 @@ export function status(r: Runner): Promise<StatusReport> {
  */
 export function script(r: Runner, opts: { from?: string; to?: string } = {}): Promise<string> {
   return r.withDatabase(async (dialect, revisions, settings) => {
+    const ids = revisions.map((x) => x.id)
+    const named = (id: string | undefined) => (id === undefined || id === 'base' ? id : spelled(id, ids))
+    opts = { from: named(opts.from), to: named(opts.to) }
     for (const id of [opts.from, opts.to])
       if (id !== undefined && id !== 'base' && !revisions.some((x) => x.id === id))
         throw new MigrationError('INVALID_OPTIONS', `Revision ${id} is not in this code.`, { revision: id })

@@ -1,5 +1,5 @@
 import { MigrationError } from './errors.js'
-import { compareIds, idKey } from './revisions/ids.js'
+import { compareIds, idKey, spelled } from './revisions/ids.js'
 import { label, type Revision } from './revisions/revision.js'
 
 export type RowState = 'running' | 'applied'
@@ -68,11 +68,12 @@ export function plan(local: Revision[], history: HistoryRow[], opts: PlanOptions
       )
   }
 
-  if (opts.to !== undefined && !byId.has(opts.to) && !rows.has(opts.to))
-    throw new MigrationError('INVALID_OPTIONS', `Target revision ${opts.to} is not one of the ${local.length} revisions found.`, { revision: opts.to })
+  const to = opts.to === undefined ? undefined : spelled(opts.to, [...byId.keys(), ...rows.keys()])
+  if (to !== undefined && !byId.has(to) && !rows.has(to))
+    throw new MigrationError('INVALID_OPTIONS', `Target revision ${to} is not one of the ${local.length} revisions found.`, { revision: to })
 
   const current = maxId(applied.map((h) => h.id))
-  const target = opts.to ?? maxId(local.map((r) => r.id)) ?? current
+  const target = to ?? maxId(local.map((r) => r.id)) ?? current
   const pending = local.filter((r) => !rows.has(r.id) && target !== null && compareIds(r.id, target) <= 0)
 
   if (!opts.allowOutOfOrder && current !== null) {

@@ -19,3 +19,16 @@ export const idKey = (id: string): string => (digits.test(id) ? id.replace(leadi
 
 const digits = /^\d+$/
 const leadingZeros = /^0+(?=\d)/
+
+/**
+ * The id as the revisions spell it: a target typed `1` names the revision `0001`. An id no revision has
+ * numerically is returned as it is, for the caller's own "not found" error.
+ */
+export function spelled(id: string, ids: Iterable<string>): string {
+  let match: string | undefined
+  for (const x of ids) {
+    if (x === id) return x
+    if (match === undefined && idKey(x) === idKey(id)) match = x
+  }
+  return match ?? id
+}

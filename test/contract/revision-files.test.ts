@@ -133,6 +133,18 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
       expect(await db.query(`select id from ${target.historyTable}`)).toEqual([{ id: '1' }])
     })
 
+    it('takes a target spelled as a number (1 for 0001) in up, down, stamp and script', async () => {
+      const db = await target.fresh()
+      const dir = await revisions({ '0001_a.sql': up('a'), '0002_b.sql': up('b'), '0003_c.sql': up('c') })
+      const m = () => createMigrator({ url: db.url, dir, ...quiet })
+      await expect(m().stamp('1')).resolves.toEqual(['0001'])
+      await expect(m().script({ from: '1', to: '2' })).resolves.toContain('create table b')
+      await expect(createMigrator({ url: db.url, dir, ...quiet, to: '3' }).run()).resolves.toMatchObject({ current: '0003' })
+      await expect(m().down({ to: '2' })).resolves.toMatchObject({ reverted: [{ id: '0003' }], current: '0002' })
+      expect(await db.tables()).toEqual(expect.arrayContaining(['b']))
+      expect(await db.tables()).not.toContain('c')
+    })
+
     it('refuses <id>_<name>.psql (only .sql is SQL), and leaves 0003_x.sql.txt and notes alone', async () => {
       const error = await refused(await revisions({ '0001_a.sql': up('a'), '0002_b.psql': up('b') }))
       expect(error.message).toContain('only .sql files are read as SQL revisions; rename it to 0002_b.sql')
