@@ -90,45 +90,66 @@ export function scrubber(secrets: Array<string | undefined>, urls: Array<string 
       .join('')
 }
 
-const urlHead = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s/?#@]*@)/i
+// Scheme, user and host of a URL: never rewritten.
+const urlHead = /(\b[a-z][a-z0-9+.-]*:\/\/(?:[^\s/?#@]*@)?[^\s/?#:,]*)/i
 
 /**
- * Scrubs an error in place, deep: its message and stack, its string properties (postgres.js `query`, Node's
- * `input` on an invalid URL), string arrays (`parameters`), and the same for its `cause` chain and `errors`.
- * util.inspect(), console.error() and JSON.stringify() of it then show no secret.
+ * Scrubs an error deep: its message and stack, its string properties (postgres.js `query`, Node's `input` on
+ * an invalid URL), string arrays (`parameters`, `args`), and the same for its `cause` chain and `errors`.
+ * util.inspect(), console.error() and JSON.stringify() of the result show no secret. The error is changed in
+ * place; one with a property that cannot be changed (postgres.js defines `query` read-only) is replaced by a
+ * copy with the same prototype, so `instanceof` and `code` still work.
  */
-export function scrubError<T>(e: T, scrub: (s: string) => string, seen = new Set<unknown>()): T {
-  if (!e || typeof e !== 'object' || seen.has(e) || seen.size > 20) return e
-  seen.add(e)
+export function scrubError<T>(e: T, scrub: (s: string) => string, seen = new Map<object, object>()): T {
+  if (!e || typeof e !== 'object') return e
+  const done = seen.get(e)
+  if (done) return done as T
   const o = e as Record<string, unknown>
+  seen.set(o, o)
+  const clean = (key: string, v: unknown): unknown => {
+    if (typeof v === 'string') return scrub(v)
+    if (Array.isArray(v)) {
+      const next = v.map((x) => clean(key, x))
+      return next.some((x, i) => x !== v[i]) ? next : v
+    }
+    if (v && typeof v === 'object' && (v instanceof Error || key === 'cause' || key === 'errors')) return scrubError(v, scrub, seen)
+    return v
+  }
+  const changes: Array<[string, unknown]> = []
   for (const key of Reflect.ownKeys(o)) {
     if (typeof key !== 'string') continue
     const d = Object.getOwnPropertyDescriptor(o, key)
-    if (!d || !('value' in d)) continue
-    const v = d.value
-    let next: unknown = v
-    if (typeof v === 'string') next = scrub(v)
-    else if (Array.isArray(v)) next = v.map((x) => (typeof x === 'string' ? scrub(x) : (scrubError(x, scrub, seen), x)))
-    else if (v && typeof v === 'object' && (v instanceof Error || key === 'cause')) scrubError(v, scrub, seen)
-    if (next !== v) {
-      try {
-        o[key] = next
-      } catch {
-        try {
-          Object.defineProperty(o, key, { ...d, value: next })
-        } catch {}
-      }
+    if (d && 'value' in d) {
+      const next = clean(key, d.value)
+      if (next !== d.value) changes.push([key, next])
     }
   }
   // Where an engine keeps the stack behind an accessor, the loop above did not see it.
-  if (typeof o.stack === 'string') {
+  if (typeof o.stack === 'string' && !Object.hasOwn(o, 'stack')) {
     const stack = scrub(o.stack)
-    if (stack !== o.stack)
-      try {
-        o.stack = stack
-      } catch {}
+    if (stack !== o.stack) changes.push(['stack', stack])
   }
-  return e
+  const write = (target: Record<string, unknown>, key: string, value: unknown): boolean => {
+    try {
+      const d = Object.getOwnPropertyDescriptor(target, key)
+      if (!d || d.writable) target[key] = value
+      else if (d.configurable) Object.defineProperty(target, key, { ...d, value })
+      return target[key] === value
+    } catch {
+      return false
+    }
+  }
+  let out = o
+  if (!changes.every(([key, value]) => write(o, key, value))) {
+    out = Object.create(Object.getPrototypeOf(o) as object) as Record<string, unknown>
+    for (const key of Reflect.ownKeys(o)) {
+      const d = Object.getOwnPropertyDescriptor(o, key)!
+      Object.defineProperty(out, key, 'value' in d ? { ...d, writable: true, configurable: true } : { ...d, configurable: true })
+    }
+    for (const [key, value] of changes) Object.defineProperty(out, key, { value, writable: true, configurable: true, enumerable: Object.getOwnPropertyDescriptor(o, key)?.enumerable ?? false })
+    seen.set(o, out)
+  }
+  return out as T
 }
 
 export const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))

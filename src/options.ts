@@ -141,6 +141,8 @@ function unknownKey(key: string, known: string[], where: string): string {
     : `Unknown ${where} "${key}". Known: ${known.join(', ')}.`
 }
 
+const ENCODE = 'percent-encode the characters # ? / @ : % of the user name and password (# as %23, ? as %3F, / as %2F, @ as %40, : as %3A, % as %25)'
+
 /**
  * How postgres.js 3.4 reads a URL (index.js parseUrl): it fails with a TypeError whose `input` is the whole
  * URL, password included. Checked here first, so the error says what to fix and holds no password.
@@ -152,12 +154,14 @@ function postgresUrlProblem(url: string): string | undefined {
     const parsed = new URL(url.replace(host, host.split(',')[0]!))
     decodeURIComponent(parsed.username)
     decodeURIComponent(parsed.password)
+    // postgres.js drops a fragment without a word: `postgres://u:p@ss#word@host` would connect to the host "ss".
+    if (parsed.hash || url.includes('#')) return `a raw "#" cuts the URL short (the driver would read a host or port out of the password): ${ENCODE}`
     return undefined
   } catch {
     const port = /:(\d+)(?:[/?]|$)/.exec(url.slice(url.lastIndexOf('@') + 1))?.[1]
     return port !== undefined && Number(port) > 65535
       ? `port ${port} is out of range (0 to 65535)`
-      : 'percent-encode the characters # ? / @ : % of the user name and password (# as %23, ? as %3F, / as %2F, @ as %40, : as %3A, % as %25)'
+      : ENCODE
   }
 }
 
