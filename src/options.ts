@@ -135,8 +135,8 @@ function unknownKey(key: string, known: string[], where: string): string {
     const dist = distance(key, k)
     if (dist < bestDistance) [best, bestDistance] = [k, dist]
   }
-  // Two edits, or a third of a long name: "lockTimout", "ddlLockTimeOut", "connectionTimeout".
-  return best && bestDistance <= Math.max(2, Math.floor(key.length / 3))
+  // Two edits, or a third of a long name ("lockTimout", "ddlLockTimeOut", "connectionTimeout"); one for a short one.
+  return best && bestDistance <= (key.length <= 4 ? 1 : Math.max(2, Math.floor(key.length / 3)))
     ? `Unknown ${where} "${key}": did you mean "${best}"?`
     : `Unknown ${where} "${key}". Known: ${known.join(', ')}.`
 }
