@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMigrator, migrate, type MigrateOptions } from '../src/index.js'
 import { redactUrl, scrubber } from '../src/errors.js'
 import { captureLog, root, serverUrl } from './helpers.js'
+import { startEmbeddedPostgres } from './setup/postgres.js'
 
 /** A role with a real password; its parts are searched for in everything a user could see. */
 const ROLE = 'bm_secret_opts'
@@ -141,6 +142,29 @@ describe('secrets never reach a message, a cause, a log, health or the CLI', () 
     const ok = cli(encoded())
     expect(ok.code).toBe(0)
     expectClean(bad.all, at.all, ok.all)
+  })
+})
+
+describe('with password authentication (an embedded server: the shared one trusts every connection)', () => {
+  it('a wrong password: DATABASE_UNREACHABLE that names the user, never the password; the right one with a raw "@" connects', async () => {
+    const server = await startEmbeddedPostgres()
+    try {
+      const sql = postgres(server.url, { max: 1, onnotice: () => undefined })
+      await sql.unsafe(`create role ${ROLE} login password '${PASSWORD}'`)
+      await sql.unsafe(`create database ${DB} owner ${ROLE}`)
+      await sql.end()
+      const at = new URL(server.url).host
+      const right = `postgres://${ROLE}:${PASSWORD.replace('#', '%23')}@${at}/${DB}`
+      await expect(createMigrator({ url: right, migrations, logger: false }).run()).resolves.toMatchObject({ current: '1' })
+      const wrong = right.replace('Frag5z', 'Frag5y')
+      const { error } = await failure({ url: wrong, migrations, connectTimeout: 0 })
+      expect(error.code).toBe('DATABASE_UNREACHABLE')
+      expect(error.message).toContain(`Cannot reach postgres://${ROLE}:***@${at}/${DB}`)
+      expect(error.message).toContain(`password authentication failed for user "${ROLE}"`)
+      expect(expectClean(error)).not.toContain('Frag5y')
+    } finally {
+      await server.stop()
+    }
   })
 })
 
