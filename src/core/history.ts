@@ -80,7 +80,10 @@ export interface HistoryReader {
  */
 function foreign(e: unknown, d: HistoryReader): MigrationError | undefined {
   const message = messageOf(e)
-  const column = (/\bcolumn "([^"]+)" does not exist/i.exec(message) ?? /^no such column: (\S+)/i.exec(message))?.[1]
+  // PostgreSQL's undefined_column (42703) in any language of lc_messages; SQLite's "no such column".
+  const column =
+    (/\bcolumn "([^"]+)" does not exist/i.exec(message) ?? /^no such column: (\S+)/i.exec(message))?.[1] ??
+    ((e as { code?: unknown } | null)?.code === '42703' ? /"([^"]+)"/.exec(message)?.[1] ?? '?' : undefined)
   if (column === undefined) return undefined
   return new MigrationError(
     'INVALID_OPTIONS',
