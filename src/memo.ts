@@ -1,38 +1,94 @@
+import { createHash } from 'node:crypto'
 import { resolve } from 'node:path'
 import { createMigrator } from './migrator.js'
+import { optionsProblem } from './options.js'
 import type { MigrateOptions, MigrateResult } from './types.js'
 
-const ids = new WeakMap<object, number>()
-let next = 0
-const idOf = (o: object) => ids.get(o) ?? (ids.set(o, ++next), next)
-const runs = new Map<string, Promise<MigrateResult>>()
+type Runs = Map<string, Promise<MigrateResult>>
 
-/** Same database, same revisions, same table and target: same run. */
-function keyOf(o: MigrateOptions): string {
-  return JSON.stringify([
-    o.client !== null && (typeof o.client === 'object' || typeof o.client === 'function') ? `c${idOf(o.client)}` : o.url,
-    o.db !== null && typeof o.db === 'object' ? `d${idOf(o.db)}` : undefined,
-    o.mode,
-    o.migrationUrl,
-    o.migrations ? `m${idOf(o.migrations)}` : resolve(o.dir ?? './migrations'),
-    o.schema,
-    o.table,
-    o.to,
-  ])
+let next = 0
+const ids = new WeakMap<object, number>()
+const idOf = (o: object) => ids.get(o) ?? (ids.set(o, ++next), next)
+
+/** Runs with an app's `client` or `db`: forgotten together with that client. */
+const byClient = new WeakMap<object, Runs>()
+/** Runs from a URL. A process uses a handful; past this many, the oldest is forgotten (its next call costs one query). */
+const byUrl: Runs = new Map()
+const MAX_URL_RUNS = 64
+
+/**
+ * A revision entry's content: its fields compared by identity (a string's content, a function's identity), so
+ * an entry edited in place, or replaced, counts as new without hashing its SQL on every call.
+ */
+const entries = new WeakMap<object, { fields: unknown[]; key: number }>()
+function entryKey(m: unknown): string {
+  if (!m || typeof m !== 'object') return `v${String(m)}`
+  const r = m as Record<string, unknown>
+  const fields = [r.id, r.name, r.up, r.down, r.transaction, r.checksum]
+  const hit = entries.get(m)
+  if (hit && hit.fields.length === fields.length && hit.fields.every((f, i) => f === fields[i])) return `e${hit.key}`
+  const key = ++next
+  entries.set(m, { fields, key })
+  return `e${key}`
+}
+
+/** The key a `migrations` array had at its last run: when it changed, the array was edited in place. */
+const arrayKeys = new WeakMap<object, string>()
+
+/**
+ * Everything that decides what a run does: every option but `logger` and `signal` (and the client, which
+ * picks the map). Hashed, so the map holds no URL or password.
+ */
+function keyOf(o: MigrateOptions): { key: string; revisions: string | undefined } {
+  const { logger: _logger, signal: _signal, client: _client, db, migrations, dir, drizzle, ...rest } = o
+  const revisions = migrations ? `[${migrations.length}:${migrations.map(entryKey).join(',')}]` : undefined
+  const plain = Object.keys(rest)
+    .sort()
+    .map((k) => [k, rest[k as keyof typeof rest]])
+    .filter(([, v]) => v !== undefined)
+  const parts = [
+    db !== null && typeof db === 'object' ? `d${idOf(db)}` : undefined,
+    revisions ?? resolve(dir ?? './migrations'),
+    drizzle && [drizzle.table, drizzle.schema, drizzle.keepHistory],
+    plain,
+  ]
+  return { key: createHash('sha256').update(JSON.stringify(parts)).digest('base64'), revisions }
 }
 
 /**
- * Brings the database to the target, once per process: concurrent calls share one run and later
- * calls get its result without a query (serverless handlers can call it on every request).
- * A failed run is forgotten, so the next call tries again. Use `createMigrator(o).run()` to run unconditionally.
+ * Brings the database to the target, once per process: concurrent calls share one run and later calls get
+ * its result without a query (serverless handlers can call it on every request).
+ *
+ * What is kept: the outcome of each successful run, keyed on every option except `logger` and `signal`
+ * (a later call with another logger or signal gets the shared result; it does not start a run). A `migrations`
+ * array is keyed on its length and each entry's fields, so one edited in place runs again (and is read again);
+ * a `dir` is keyed on its path only: its files are read once per process. Runs with a `client`/`db` are
+ * forgotten with that object; at most 64 URL runs are kept. A failed run is forgotten, so the next call
+ * tries again; wrong options reject every time. Use `createMigrator(o).run()` to run unconditionally.
  */
 export function migrate(options: MigrateOptions): Promise<MigrateResult> {
-  const key = keyOf(options ?? {})
+  if (optionsProblem(options)) return createMigrator(options).run()
+  const owner = options.client ?? options.db
+  let runs: Runs = byUrl
+  if (owner !== null && (typeof owner === 'object' || typeof owner === 'function')) {
+    runs = byClient.get(owner) ?? new Map()
+    byClient.set(owner, runs)
+  }
+  const { key, revisions } = keyOf(options)
   let run = runs.get(key)
   if (!run) {
-    run = createMigrator(options).run()
+    let o = options
+    if (options.migrations && revisions !== undefined) {
+      // Parsed revisions are cached per array: an array edited in place is handed over as a fresh copy.
+      const before = arrayKeys.get(options.migrations)
+      if (before !== undefined && before !== revisions) o = { ...options, migrations: [...options.migrations] }
+      arrayKeys.set(options.migrations, revisions)
+    }
+    run = createMigrator(o).run()
     runs.set(key, run)
-    run.catch(() => runs.delete(key))
+    if (runs === byUrl && byUrl.size > MAX_URL_RUNS) byUrl.delete(byUrl.keys().next().value!)
+    const mine = run
+    run.catch(() => runs.get(key) === mine && runs.delete(key))
   }
   return run
 }

@@ -1,9 +1,9 @@
 import { down } from './down.js'
-import { MigrationError, messageOf, scrubber } from './errors.js'
+import { MigrationError, messageOf, scrubError, scrubber } from './errors.js'
 import { fetchHandler, initialHealth, nodeHandler, snapshot, type HealthState, type ReadinessOptions, type ResponseLike } from './health.js'
 import { revisions, script, status } from './inspect.js'
 import { createLog } from './log.js'
-import { secretsOf } from './options.js'
+import { optionsProblem, secretsOf, urlsOf } from './options.js'
 import { resolve, stamp } from './repair.js'
 import { createRunner, type Emit } from './runner.js'
 import type { DownOptions, DownResult, HealthSnapshot, LocalRevision, MigrateOptions, MigrateResult, MigratorEvents, StatusReport } from './types.js'
@@ -39,12 +39,14 @@ export interface Migrator {
 }
 
 export function createMigrator(options: MigrateOptions): Migrator {
-  const scrub = scrubber(secretsOf(options ?? {}))
-  const log = createLog(options?.logger, scrub)
+  // Wrong options never throw here: run() and every operation reject with this INVALID_OPTIONS error.
+  const invalid = optionsProblem(options)
+  const scrub = scrubber(secretsOf(options), urlsOf(options))
+  const log = createLog(invalid && /"logger"/.test(invalid.message) ? undefined : options?.logger, scrub)
   const state: HealthState = initialHealth()
   const listeners = new Map<keyof MigratorEvents, Set<(p: never) => void>>()
   const stopper = new AbortController()
-  const signal = options?.signal ? AbortSignal.any([options.signal, stopper.signal]) : stopper.signal
+  const signal = !invalid && options.signal ? AbortSignal.any([options.signal, stopper.signal]) : stopper.signal
   let inflight: Promise<MigrateResult> | undefined
   let settle: { resolve(r: MigrateResult): void; reject(e: unknown): void }
   const ready = new Promise<MigrateResult>((resolve, reject) => (settle = { resolve, reject }))
@@ -59,16 +61,16 @@ export function createMigrator(options: MigrateOptions): Migrator {
       }
     }
   }
-  const runner = createRunner(options ?? {}, log, state, emit, signal)
+  const runner = createRunner(invalid ? {} : options, log, state, emit, signal)
 
-  /** Every error leaves as a MigrationError without secrets. */
+  /** Every error leaves as a MigrationError without secrets: in its message, stack, properties and cause chain. */
   const failed = (e: unknown): MigrationError => {
     const error = e instanceof MigrationError ? e : new MigrationError('MIGRATION_FAILED', messageOf(e), { cause: e })
-    error.message = scrub(error.message)
-    return error
+    return scrubError(error, scrub)
   }
   const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
+      if (invalid) throw invalid
       return await work()
     } catch (e) {
       throw failed(e)
@@ -78,7 +80,7 @@ export function createMigrator(options: MigrateOptions): Migrator {
   function run(): Promise<MigrateResult> {
     if (inflight) return inflight
     Object.assign(state, initialHealth(), { status: 'starting' })
-    const p = up(runner).then(
+    const p = (invalid ? Promise.reject(invalid) : up(runner)).then(
       (result) => {
         state.status = 'ready'
         log.info(result.applied.length ? `ready at ${result.current} after ${result.durationMs} ms` : `up to date at ${result.current ?? 'an empty history'}`, {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import { MigrationError } from './errors.js'
+import { MigrationError, redactGivenUrl } from './errors.js'
 import type { MigrateOptions } from './types.js'
 
 let instance: string | undefined
@@ -28,51 +28,200 @@ const bad = (why: string): never => {
   throw new MigrationError('INVALID_OPTIONS', why)
 }
 
-function ms(options: MigrateOptions, key: keyof MigrateOptions, fallback: number): number {
-  const v = options[key]
-  if (v === undefined) return fallback
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) bad(`"${key}" must be a number of milliseconds >= 0`)
-  return v as number
+/** What a wrong value was, for the message: `2.5 (number)`, `"yes" (string)`, `an object`. */
+function shown(v: unknown): string {
+  if (v === null) return 'null'
+  if (Array.isArray(v)) return 'an array'
+  switch (typeof v) {
+    case 'string':
+      return `${JSON.stringify(redactGivenUrl(v.length > 40 ? `${v.slice(0, 40)}…` : v))} (string)`
+    case 'number':
+    case 'boolean':
+      return `${String(v)} (${typeof v})`
+    case 'bigint':
+      return `${v}n (bigint)`
+    case 'function':
+      return 'a function'
+    case 'object': {
+      const name = (v as object).constructor?.name
+      return name && name !== 'Object' ? `a ${name}` : 'an object'
+    }
+    case 'undefined':
+      return 'undefined'
+    default:
+      return `a ${typeof v}`
+  }
 }
 
-function identifier(options: MigrateOptions, key: 'table' | 'schema', fallback: string): string {
-  const v = options[key] ?? fallback
-  if (typeof v !== 'string' || !v || Buffer.byteLength(v) > 63) bad(`"${key}" must be a name of 1 to 63 bytes`)
-  return v
+/** A check returns what the value must be, or undefined when it is fine. `undefined` values are never checked. */
+type Check = (v: unknown) => string | undefined
+
+/** setTimeout fires at once for anything longer: a "24-day" timeout would be no timeout at all. */
+const MAX_MS = 2 ** 31 - 1
+const isMs = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= MAX_MS
+const ms =
+  (min = 0, extra = ''): Check =>
+  (v) =>
+    isMs(v) && v >= min ? undefined : `a number of milliseconds from ${min} to ${MAX_MS}${extra}`
+const text =
+  (what: string): Check =>
+  (v) =>
+    typeof v === 'string' && v !== '' && storable(v) ? undefined : what
+const oneOf =
+  (...values: string[]): Check =>
+  (v) =>
+    values.includes(v as string) ? undefined : values.map((x) => JSON.stringify(x)).join(' or ')
+const bool: Check = (v) => (typeof v === 'boolean' ? undefined : 'true or false')
+/** PostgreSQL keeps 63 bytes of a name and cuts the rest; it cannot store NUL at all (nor can the wire protocol). */
+const name: Check = (v) =>
+  typeof v === 'string' && v !== '' && Buffer.byteLength(v) <= 63 && storable(v)
+    ? undefined
+    : 'a name of 1 to 63 bytes without NUL characters'
+/** No NUL (PostgreSQL's wire protocol ends strings with it) and no lone UTF-16 surrogate (not UTF-8 at all). */
+const storable = (v: string) => !v.includes('\0') && !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(v)
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+const DRIZZLE: Record<string, Check> = { table: name, schema: name, keepHistory: bool }
+
+/** One check per option: a field added to MigrateOptions without one is a type error here. */
+const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
+  url: text('a database URL string (postgres://…, sqlite:path, file:path or a .db path)'),
+  client: (v) => ((typeof v === 'object' && v !== null) || typeof v === 'function' ? undefined : 'a postgres.js sql instance or a better-sqlite3 Database'),
+  db: (v) => (clientOfDb(v) ? undefined : 'a drizzle-orm database made with drizzle(client) (its $client is missing)'),
+  drizzle: (v) => (isObject(v) ? undefined : 'an object { table?, schema?, keepHistory? }'),
+  migrationUrl: text('a database URL string'),
+  dir: text('a folder path string'),
+  migrations: (v) => (Array.isArray(v) ? undefined : 'an array of revisions ({ id, up, down? })'),
+  table: name,
+  schema: name,
+  to: text('a revision id string'),
+  transaction: oneOf('each', 'all'),
+  allowOutOfOrder: bool,
+  lockTimeout: ms(),
+  lockStale: ms(2_000, ': a lock file is refreshed every lockStale/2, at most once a second'),
+  ddlLockTimeout: ms(),
+  ddlRetries: (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? undefined : 'a whole number >= 0'),
+  mode: oneOf('migrate', 'wait'),
+  waitTimeout: ms(),
+  shutdownTimeout: ms(),
+  connectTimeout: ms(),
+  instanceId: text('a non-empty string without NUL characters'),
+  logger: (v) =>
+    v === false || (isObject(v) && ['info', 'warn', 'error'].every((k) => typeof v[k] === 'function'))
+      ? undefined
+      : 'console, a pino-style logger (an object with info, warn and error functions) or false',
+  signal: (v) => (v instanceof AbortSignal ? undefined : 'an AbortSignal'),
+}
+const KNOWN = Object.keys(CHECKS)
+
+/** Optimal string alignment distance (Levenshtein plus swapped neighbours), case-insensitive. */
+function distance(a: string, b: string): number {
+  a = a.toLowerCase()
+  b = b.toLowerCase()
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
+    }
+  return d[a.length]![b.length]!
 }
 
-/** proper-lockfile treats anything under 2 s as 2 s; saying so beats silently using another value. */
-function lockStaleOf(options: MigrateOptions): number {
-  const v = ms(options, 'lockStale', 10_000)
-  if (v < 2_000) bad('"lockStale" must be at least 2000 ms: a lock file is refreshed every lockStale/2, at most once a second')
-  return v
+function unknownKey(key: string, known: string[], where: string): string {
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const k of known) {
+    const dist = distance(key, k)
+    if (dist < bestDistance) [best, bestDistance] = [k, dist]
+  }
+  // Two edits, or a third of a long name ("lockTimout", "ddlLockTimeOut", "connectionTimeout"); one for a short one.
+  return best && bestDistance <= (key.length <= 4 ? 1 : Math.max(2, Math.floor(key.length / 3)))
+    ? `Unknown ${where} "${key}": did you mean "${best}"?`
+    : `Unknown ${where} "${key}". Known: ${known.join(', ')}.`
+}
+
+const ENCODE = 'percent-encode the characters # ? / @ : % of the user name and password (# as %23, ? as %3F, / as %2F, @ as %40, : as %3A, % as %25)'
+
+/**
+ * How postgres.js 3.4 reads a URL (index.js parseUrl): it fails with a TypeError whose `input` is the whole
+ * URL, password included. Checked here first, so the error says what to fix and holds no password.
+ */
+function postgresUrlProblem(url: string): string | undefined {
+  try {
+    let host = url.slice(url.indexOf('://') + 3).split(/[?/]/)[0]!
+    host = decodeURIComponent(host.slice(host.indexOf('@') + 1))
+    const parsed = new URL(url.replace(host, host.split(',')[0]!))
+    decodeURIComponent(parsed.username)
+    decodeURIComponent(parsed.password)
+    // postgres.js drops a fragment without a word: `postgres://u:p@ss#word@host` would connect to the host "ss".
+    if (parsed.hash || url.includes('#')) return `a raw "#" cuts the URL short (the driver would read a host or port out of the password): ${ENCODE}`
+    return undefined
+  } catch {
+    const port = /:(\d+)(?:[/?]|$)/.exec(url.slice(url.lastIndexOf('@') + 1))?.[1]
+    return port !== undefined && Number(port) > 65535
+      ? `port ${port} is out of range (0 to 65535)`
+      : ENCODE
+  }
+}
+
+const isPostgresUrl = (u: string) => /^postgres(ql)?:\/\//i.test(u)
+
+/**
+ * Every problem with the options, as one INVALID_OPTIONS error (or undefined): types, unknown names, names the
+ * database cannot store, URLs the driver cannot read. Never throws; never names a URL's password.
+ */
+export function optionsProblem(options: MigrateOptions): MigrationError | undefined {
+  if (!isObject(options)) return new MigrationError('INVALID_OPTIONS', `migrate() takes an options object { url | client, dir | migrations }, got ${typeof options === 'string' ? 'a string' : shown(options)}.`)
+  const problems: string[] = []
+  for (const key of Object.keys(options)) {
+    const v = (options as Record<string, unknown>)[key]
+    if (!Object.hasOwn(CHECKS, key)) problems.push(unknownKey(key, KNOWN, 'option'))
+    else if (v !== undefined) {
+      const must = CHECKS[key as keyof MigrateOptions](v)
+      // A URL's value is never shown: it is a string when it fails, and may hold a password.
+      if (must) problems.push(`"${key}" must be ${must}, got ${key === 'url' || key === 'migrationUrl' ? typeof v === 'string' ? (v ? 'a string with a NUL or a lone surrogate' : 'an empty string') : shown(v) : shown(v)}`)
+    }
+  }
+  if (isObject(options.drizzle))
+    for (const [key, v] of Object.entries(options.drizzle)) {
+      if (!Object.hasOwn(DRIZZLE, key)) problems.push(unknownKey(key, Object.keys(DRIZZLE), 'drizzle option'))
+      else if (v !== undefined) {
+        const must = DRIZZLE[key]!(v)
+        if (must) problems.push(`"drizzle.${key}" must be ${must}, got ${shown(v)}`)
+      }
+    }
+  for (const key of ['url', 'migrationUrl'] as const) {
+    const u = options[key]
+    const why = typeof u === 'string' && isPostgresUrl(u) ? postgresUrlProblem(u) : undefined
+    if (why) problems.push(`"${key}" is not a URL the PostgreSQL driver can read: ${redactGivenUrl(u as string)}: ${why}`)
+  }
+  if (!problems.length) {
+    if ([options.url, options.client, options.db].filter((x) => x !== undefined).length !== 1) problems.push('Pass exactly one of "url", "client" or "db".')
+    if (options.dir !== undefined && options.migrations !== undefined) problems.push('Pass "dir" or "migrations", not both.')
+  }
+  return problems.length ? new MigrationError('INVALID_OPTIONS', problems.join('; ') + (problems.length > 1 || !/[.?]$/.test(problems[0]!) ? '.' : '')) : undefined
 }
 
 /** Checks options and fills in defaults; throws INVALID_OPTIONS with what to change. */
 export function settingsOf(options: MigrateOptions): Settings {
-  if (!options || typeof options !== 'object') bad('migrate() takes an options object: { url | client, dir | migrations }')
-  if ([options.url, options.client, options.db].filter((x) => x !== undefined).length !== 1) bad('Pass exactly one of "url", "client" or "db".')
-  if (options.db !== undefined && !clientOfDb(options.db)) bad('"db" takes a drizzle-orm database made with drizzle(client): its $client is missing.')
-  if (options.dir !== undefined && options.migrations !== undefined) bad('Pass "dir" or "migrations", not both.')
-  if (options.migrations !== undefined && !Array.isArray(options.migrations)) bad('"migrations" must be an array of revisions.')
-  if (options.transaction !== undefined && options.transaction !== 'each' && options.transaction !== 'all')
-    bad('"transaction" is "each" (one transaction per revision) or "all" (one for every pending revision).')
-  if (options.mode !== undefined && options.mode !== 'migrate' && options.mode !== 'wait') bad('"mode" is "migrate" or "wait".')
+  const problem = optionsProblem(options)
+  if (problem) throw problem
   return {
-    table: identifier(options, 'table', 'boot_migrate_history'),
-    schema: identifier(options, 'schema', 'public'),
+    table: options.table ?? 'boot_migrate_history',
+    schema: options.schema ?? 'public',
     to: options.to,
     transaction: options.transaction ?? 'each',
     allowOutOfOrder: options.allowOutOfOrder === true,
-    lockTimeout: ms(options, 'lockTimeout', 300_000),
-    ddlLockTimeout: ms(options, 'ddlLockTimeout', 3_000),
-    lockStale: lockStaleOf(options),
-    ddlRetries: ms(options, 'ddlRetries', 10),
-    connectTimeout: ms(options, 'connectTimeout', 30_000),
+    lockTimeout: options.lockTimeout ?? 300_000,
+    ddlLockTimeout: options.ddlLockTimeout ?? 3_000,
+    lockStale: options.lockStale ?? 10_000,
+    ddlRetries: options.ddlRetries ?? 10,
+    connectTimeout: options.connectTimeout ?? 30_000,
     instanceId: options.instanceId ?? defaultInstance(),
     mode: options.mode ?? 'migrate',
-    waitTimeout: ms(options, 'waitTimeout', 300_000),
-    shutdownTimeout: ms(options, 'shutdownTimeout', 10_000),
+    waitTimeout: options.waitTimeout ?? 300_000,
+    shutdownTimeout: options.shutdownTimeout ?? 10_000,
     drizzle: {
       table: options.drizzle?.table ?? '__drizzle_migrations',
       schema: options.drizzle?.schema ?? 'drizzle',
@@ -81,22 +230,48 @@ export function settingsOf(options: MigrateOptions): Settings {
   }
 }
 
-/** Passwords in the URLs we were given: removed from every message we produce. */
+/** The parts of a URL that are printed anyway: a password equal to one of them is only hidden inside the URL. */
+function publicParts(url: string): string[] {
+  try {
+    const u = new URL(url)
+    return [u.protocol.slice(0, -1), decodeURIComponent(u.username), u.hostname, decodeURIComponent(u.pathname.slice(1))]
+  } catch {
+    return [url.split(':')[0]!]
+  }
+}
+
+/** Words our own messages print (driver and scheme names): a password spelling one of them is not hidden there. */
+const OUR_WORDS = ['postgres', 'postgresql', 'sqlite', 'better-sqlite3', 'boot-migrate']
+
+/**
+ * Passwords in the URLs and client we were given: removed from every message we produce. Read both the way
+ * postgres.js reads a URL (up to the last "@" before the path) and, more broadly, up to the last "@" at all.
+ */
 export function secretsOf(options: MigrateOptions): string[] {
   const out: string[] = []
-  for (const u of [options.url, options.migrationUrl]) {
-    const m = u && /^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:([^@/?#]+)@/i.exec(u)
-    if (m?.[1]) {
-      out.push(m[1])
-      try {
-        out.push(decodeURIComponent(m[1]))
-      } catch {}
-    }
+  const exclude = new Set(OUR_WORDS)
+  const add = (s: string | undefined) => {
+    if (!s) return
+    out.push(s)
+    try {
+      out.push(decodeURIComponent(s))
+    } catch {}
   }
-  const pass = ((options.client ?? clientOfDb(options.db)) as { options?: { pass?: unknown } } | undefined)?.options?.pass
+  for (const u of [options?.url, options?.migrationUrl]) {
+    if (typeof u !== 'string') continue
+    publicParts(u).forEach((p) => exclude.add(p))
+    add(/^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:([^/?]+)@/i.exec(u)?.[1])
+    add(/^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:([\s\S]+)@/i.exec(u)?.[1])
+  }
+  const client = options && (options.client ?? clientOfDb(options.db))
+  const pass = (client as { options?: { pass?: unknown } } | undefined)?.options?.pass
   if (typeof pass === 'string' && pass) out.push(pass)
-  return out
+  return [...new Set(out)].filter((s) => !exclude.has(s))
 }
+
+/** The URLs we were given, for the scrubber to replace whole. */
+export const urlsOf = (options: MigrateOptions): string[] =>
+  [options?.url, options?.migrationUrl].filter((u): u is string => typeof u === 'string')
 
 /** The driver client inside a drizzle-orm database object. */
 export const clientOfDb = (db: unknown): unknown => (db && typeof db === 'object' ? (db as { $client?: unknown }).$client : undefined)

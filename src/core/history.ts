@@ -1,6 +1,7 @@
 import type { HistoryEntry, HistoryRow } from '../plan.js'
 import type { Revision } from '../revisions/revision.js'
 import { downSql } from '../revisions/revision.js'
+import { MigrationError, messageOf } from '../errors.js'
 import type { ErrorKind, Executor } from './connection.js'
 
 /** How a dialect spells what the history statements need. */
@@ -25,6 +26,8 @@ export function historyStatements(s: HistorySyntax) {
   const t = s.table
   const p = s.param
   return {
+    /** The table as a person writes it: `public.boot_migrate_history`. */
+    name: t.replace(/"((?:[^"]|"")*)"/g, (_, n: string) => n.replace(/""/g, '"')),
     create: [
       ...s.prelude,
       `create table if not exists ${t} (
@@ -71,13 +74,32 @@ export interface HistoryReader {
   classify(e: unknown): ErrorKind
 }
 
+/**
+ * A table of that name that another tool made: reading it fails on a column we need. Only looked at once a
+ * read failed, so the no-op boot stays one query.
+ */
+function foreign(e: unknown, d: HistoryReader): MigrationError | undefined {
+  const message = messageOf(e)
+  // PostgreSQL's undefined_column (42703) in any language of lc_messages; SQLite's "no such column".
+  const column =
+    (/\bcolumn "([^"]+)" does not exist/i.exec(message) ?? /^no such column: (\S+)/i.exec(message))?.[1] ??
+    ((e as { code?: unknown } | null)?.code === '42703' ? /"([^"]+)"/.exec(message)?.[1] ?? '?' : undefined)
+  if (column === undefined) return undefined
+  return new MigrationError(
+    'INVALID_OPTIONS',
+    `"${d.history.name}" exists but is not a boot-migrate history (no column "${column.replace(/^.*\./, '')}"): ` +
+      'pass another "table" (or "schema"), or rename that table if nothing else uses it. Nothing was changed.',
+    { cause: e },
+  )
+}
+
 /** The fast path's rows: one query; null when the table does not exist. */
 export async function readRows(on: Executor, d: HistoryReader): Promise<HistoryRow[] | null> {
   try {
     return (await on.query<HistoryRow>(d.history.rows)).map((r) => ({ id: String(r.id), checksum: r.checksum ?? null, state: r.state }))
   } catch (e) {
     if (d.classify(e) === 'missing-table') return null
-    throw e
+    throw foreign(e, d) ?? e
   }
 }
 
@@ -88,7 +110,7 @@ export async function readEntries(on: Executor, d: HistoryReader): Promise<Histo
     rows = await on.query(d.history.details)
   } catch (e) {
     if (d.classify(e) === 'missing-table') return []
-    throw e
+    throw foreign(e, d) ?? e
   }
   return rows.map((r) => ({
     id: String(r.id),
