@@ -22,6 +22,11 @@ export const pgCorpus: string[] = [
   'select 1 as "a""b;", 2 as x$y$, 3 as café',
   "select '{\"a\": \";\"}'::jsonb ->> 'a'",
   'create table "ünï;cødé" (ñ int)',
+  'select U&"\\0041;" from (select 1 as "A;") as s',
+  "select '*/ /*' as x /* it's \"q; */, 2 as y",
+  'prepare q(int) as select $1 + 1',
+  'execute q(1)',
+  'deallocate q',
   // Comments holding semicolons; PostgreSQL comments nest.
   'select 1 /* a; /* nested; */ still; */ + 1',
   'select 2 -- trailing; comment\n  + 2',
@@ -51,6 +56,7 @@ export const pgCorpus: string[] = [
   'create rule no_update as on update to "begin" do instead nothing',
   // Triggers, one named begin.
   'create trigger begin before insert on events for each row execute function touch()',
+  'create trigger begin_changed after update on events for each row when (old.begin is distinct from new.begin) execute function touch()',
   'create constraint trigger checked after insert on events deferrable initially deferred for each row execute function touch()',
   // CASE … END outside any body.
   'select case when begin = 1 then \'x;\' else \'y\' end as "end", case trigger when \'a\' then 1 end from events',
@@ -80,5 +86,7 @@ export const sqliteCorpus: string[] = [
   'create trigger guarded after update of begin, trigger on events when new.begin > 0 begin update events set end = end + 1 where id = new.id; end',
   "create view event_kinds as select id, case when begin > 1 then 'late;' end as kind from events",
   "create trigger kinds instead of insert on event_kinds begin insert into events (id, trigger) values (new.id, 'view;'); end",
+  "create trigger cleanup after delete on events begin insert into log select id, 'a;' from events where end is null; delete from log where note = 'x;'; end",
+  'select "a;b", `c;d` from [semi;colon]',
   'with recursive c(x) as (select 1 union all select x + 1 from c where x < 3) select * from c',
 ]

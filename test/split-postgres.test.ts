@@ -51,6 +51,10 @@ const generated = fc.oneof(
   fc.tuple(exprs, exprs).map(([a, b]) => `create rule r as on insert to t do also (select ${a}; select ${b})`),
   fc.tuple(exprs, exprs).map(([a, b]) => `create function f() returns int language sql begin atomic select ${a}; select ${b}; end`),
   fc.constant('create table t (id int, trigger text, begin int, atomic int)'),
+  fc
+    .tuple(exprs, exprs)
+    .filter(([a, b]) => !`${a}${b}`.includes('$outer$'))
+    .map(([a, b]) => `do $outer$ begin perform ${a}; perform ${b}; end $outer$`),
 )
 const statement = fc.oneof(fc.constantFrom(...pgCorpus), generated)
 const gap = fc.constantFrom('\n', ' ', '', '\n\n', ' -- after; this\n', '/* between; /* nested */ */ ', '\t;\n')
