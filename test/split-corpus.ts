@@ -17,7 +17,7 @@ export const pgCorpus: string[] = [
   // Strings and identifiers holding semicolons, quotes and comment marks.
   'create table "semi;colon" ("a;b" int, "quote""d;" text)',
   "insert into \"semi;colon\" values (1, 'it''s; here -- not a comment /* nor this')",
-  "select E'back\\'slash; \\\\', e'x\\\\', U&'\\0041;', B'101', X'1F'",
+  "select E'back\\'slash; \\\\', e'x\\\\', U&'\\0041;', N'n;', B'101', X'1F'",
   "select 'two'\n  ';lines'",
   'select 1 as "a""b;", 2 as x$y$, 3 as café',
   "select '{\"a\": \";\"}'::jsonb ->> 'a'",
@@ -45,6 +45,8 @@ export const pgCorpus: string[] = [
   // Procedures.
   "create procedure bump(x int) language plpgsql as $$ begin update counters set n = n + x; insert into log values (x, 'bump;'); end $$",
   'call bump(1)',
+  "create procedure quoted_proc() language sql as 'insert into log values (2, ''p;''); update counters set n = 0'",
+  'call quoted_proc()',
   // SQL-standard bodies.
   'create function atomic_one() returns int language sql begin atomic select 1; select case when true then 2 end; end',
   'create procedure atomic_proc(x int) language sql begin atomic insert into events (id) values (x); update events set begin = begin + 1 where id = x; end',
