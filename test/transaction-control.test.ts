@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { splitStatements, type SqlSyntax } from '../src/revisions/split.js'
-import { copyStdio, psqlMetaCommand, stripComments, transactionControl } from '../src/revisions/transaction-control.js'
+import { copyStdio, enumValueAdded, psqlMetaCommand, stringLiterals, stripComments, transactionControl } from '../src/revisions/transaction-control.js'
 
 const pg: SqlSyntax = { dollarQuotes: true, brackets: false, nestedComments: true }
 const lite: SqlSyntax = { dollarQuotes: false, brackets: true, nestedComments: false }
@@ -301,5 +301,45 @@ describe('psqlMetaCommand', () => {
   const others = ['select 1', "select E'\\n'", "select '\\set'", '-- \\set x 1\nselect 1', '', '\\']
   it.each(others)('leaves %j alone', (sql) => {
     expect(psqlMetaCommand(sql)).toBeUndefined()
+  })
+})
+
+describe('enumValueAdded', () => {
+  const adds: Array<[string, string]> = [
+    ["alter type mood add value 'happy'", 'happy'],
+    ["ALTER TYPE app.mood ADD VALUE IF NOT EXISTS 'happy' BEFORE 'sad'", 'happy'],
+    ['alter type "My Mood" add value \'it\'\'s\' after \'sad\'', "it's"],
+    ["alter /* c */ type mood\n  add value 'happy'", 'happy'],
+  ]
+  it.each(adds)('reads %j as adding %j', (sql, value) => {
+    expect(enumValueAdded(sql, pg)).toBe(value)
+  })
+
+  const others = ["alter type mood rename value 'a' to 'b'", 'alter type point3 add attribute z int', "create type mood as enum ('happy')", "select 'alter type'"]
+  it.each(others)('leaves %j alone', (sql) => {
+    expect(enumValueAdded(sql, pg)).toBeUndefined()
+  })
+})
+
+describe('stringLiterals', () => {
+  it('lists the literals of a statement with their offsets', () => {
+    expect(stringLiterals("update t set a = 'x', b = E'y' where c = 'it''s'", pg)).toEqual([
+      { value: 'x', at: 17 },
+      { value: 'y', at: 27 },
+      { value: "it's", at: 41 },
+    ])
+  })
+
+  it('leaves out comments, quoted identifiers and function bodies', () => {
+    expect(stringLiterals(`select "x" -- 'a'\n/* 'b' */ from t; create function f() returns text language sql as $$ select 'c' $$`, pg)).toEqual([])
+  })
+
+  it('reads the literals in the body of a DO block, at their place in the statement', () => {
+    const sql = "do $$ begin insert into t values ('x'); end $$"
+    expect(stringLiterals(sql, pg)).toEqual([{ value: 'x', at: sql.indexOf("'x'") }])
+  })
+
+  it('reads nothing in an ALTER TYPE statement', () => {
+    expect(stringLiterals("alter type mood add value 'b' after 'a'", pg)).toEqual([])
   })
 })

@@ -1,8 +1,8 @@
 import type { Dialect } from '../dialects/dialect.js'
 import { MigrationError } from '../errors.js'
 import type { Revision } from '../revisions/revision.js'
-import type { Statement } from '../revisions/split.js'
-import { copyStdio, psqlMetaCommand, transactionControl } from '../revisions/transaction-control.js'
+import type { SqlSyntax, Statement } from '../revisions/split.js'
+import { copyStdio, enumValueAdded, psqlMetaCommand, stringLiterals, transactionControl } from '../revisions/transaction-control.js'
 
 /** Revision lists (kept per process by loadRevisions) already checked against a dialect's rules. */
 const validated = new WeakMap<Revision[], Set<string>>()
@@ -22,9 +22,21 @@ function checkStatements(rev: Revision, statements: Statement[], dialect: Dialec
   const fail = (st: Statement, why: string): never => {
     throw new MigrationError('INVALID_REVISION', `${rev.source}:${st.line}: ${why}`, { revision: rev.id, file: rev.source, line: st.line })
   }
+  // A quote, comment, parenthesis or body never closed: the splitter could not cut the rest.
+  const last = statements[statements.length - 1]
+  if (last?.problem)
+    throw new MigrationError('INVALID_REVISION', `${rev.source}:${last.problem.line}: ${last.problem.message}`, {
+      revision: rev.id,
+      file: rev.source,
+      line: last.problem.line,
+    })
   /** The BEGIN of a no-transaction revision that manages its own transaction, until its COMMIT. */
   let open: Statement | undefined
+  /** Enum values that ALTER TYPE … ADD VALUE added in the transaction open now (PostgreSQL's only). */
+  const added = new Map<string, Statement>()
   for (const st of statements) {
+    if (dialect.name === 'postgres' && (rev.transaction || open))
+      checkEnumUse(st, dialect.syntax, added, rev.transaction ? `move them to a later revision, or ${hint}` : 'COMMIT after the ADD VALUE', fail)
     const meta = psqlMetaCommand(st.text)
     if (meta) fail(st, `"${meta}" is a psql command, not SQL: boot-migrate sends statements through the driver, which has no psql. Remove it (or write it as SQL).`)
     const copy = copyStdio(st.text, dialect.syntax)
@@ -52,8 +64,34 @@ function checkStatements(rev: Revision, statements: Statement[], dialect: Dialec
     } else {
       if (!open) fail(st, `"${tx.keyword}" ends a transaction that the revision did not begin.`)
       open = undefined
+      added.clear()
     }
   }
   if (open)
     fail(open, `the transaction begun here is never committed: what follows would be rolled back when the revision ends. Add a COMMIT, or remove the BEGIN.`)
+}
+
+/**
+ * PostgreSQL refuses to read an enum value added by ALTER TYPE … ADD VALUE before the transaction
+ * that added it commits (55P04 "unsafe use of new value"). Refuses a statement that names such a
+ * value as a string literal, in the same transaction; records the values a statement adds.
+ */
+function checkEnumUse(st: Statement, syntax: SqlSyntax, added: Map<string, Statement>, fix: string, fail: (st: Statement, why: string) => never) {
+  const value = enumValueAdded(st.text, syntax)
+  if (value !== undefined) {
+    if (!added.has(value)) added.set(value, st)
+    return
+  }
+  if (added.size === 0) return
+  for (const literal of stringLiterals(st.text, syntax)) {
+    const at = added.get(literal.value)
+    if (!at) continue
+    let line = st.line
+    for (let k = st.text.indexOf('\n'); k >= 0 && k < literal.at; k = st.text.indexOf('\n', k + 1)) line++
+    fail(
+      { ...st, line },
+      `'${literal.value}' is the enum value that ALTER TYPE … ADD VALUE adds at line ${at.line}, in the same transaction; PostgreSQL refuses to use a new enum value ` +
+        `before the transaction that adds it commits (55P04 unsafe use of new value). Keep the ADD VALUE and the statements that use the value in separate transactions: ${fix}.`,
+    )
+  }
 }

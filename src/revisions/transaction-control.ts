@@ -1,4 +1,4 @@
-import type { SqlSyntax } from './split.js'
+import { commentEnd, isIdentPart, isIdentStart, quotedEnd, type SqlSyntax } from './split.js'
 
 /** A statement that starts, ends or otherwise steers a transaction. */
 export interface TxControl {
@@ -13,62 +13,22 @@ const PG_SYNTAX: SqlSyntax = { dollarQuotes: true, brackets: false, nestedCommen
 // Character tests by code: these run over every statement of every revision.
 const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13)
 // PostgreSQL identifiers take any non-ASCII letter and a `$` after the first character.
-const isWordStart = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || c >= 128
-const isWordPart = (c: number) => isWordStart(c) || c === 36
-const DOLLAR_TAG = /\$(?:[A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$/y
+const isWordStart = (c: number) => isIdentStart(c) || (c >= 48 && c <= 57)
+const isWordPart = isIdentPart
 
-/** Index just past the comment that starts at `i`, or `i` when none does. An unclosed comment runs to the end. */
+/** Index just past the comment that starts at `i`, or `i` when none does. An unclosed comment runs to the end (the splitter has reported it). */
 function skipComment(text: string, i: number, syntax: SqlSyntax): number {
-  const c = text[i]
-  const n = text[i + 1]
-  if (c === '-' && n === '-') {
-    const e = text.indexOf('\n', i)
-    return e < 0 ? text.length : e
-  }
-  if (c !== '/' || n !== '*') return i
-  let level = 0
-  let j = i
-  while (j < text.length) {
-    if (text[j] === '/' && text[j + 1] === '*') {
-      level++
-      j += 2
-    } else if (text[j] === '*' && text[j + 1] === '/') {
-      level--
-      j += 2
-      if (level === 0 || !syntax.nestedComments) return j
-    } else j++
-  }
-  return text.length
+  const end = commentEnd(text, i, syntax)
+  return end < 0 ? text.length : end
 }
 
 /**
  * Index just past the string, quoted identifier or dollar-quoted body that starts at `i`, or `i`
- * when none does. Same rules as the splitter, so both agree on where quotes end.
+ * when none does: the splitter's own rules, so both agree on where quotes end.
  */
 function skipQuoted(text: string, i: number, syntax: SqlSyntax): number {
-  const c = text[i]
-  const before = i > 0 ? text.charCodeAt(i - 1) : 32
-  if (c === '$') {
-    if (!syntax.dollarQuotes || isWordPart(before)) return i
-    DOLLAR_TAG.lastIndex = i
-    const tag = DOLLAR_TAG.exec(text)?.[0]
-    if (!tag) return i
-    const end = text.indexOf(tag, i + tag.length)
-    return end < 0 ? text.length : end + tag.length
-  }
-  if (c !== "'" && c !== '"' && c !== '`' && !(c === '[' && syntax.brackets)) return i
-  const close = c === '[' ? ']' : c
-  // E'…' strings take backslash escapes.
-  const backslash = c === "'" && (before === 69 || before === 101) && !(i > 1 && isWordPart(text.charCodeAt(i - 2)))
-  let j = i + 1
-  while (j < text.length) {
-    const d = text[j]
-    if (backslash && d === '\\') j += 2
-    else if (d !== close) j++
-    else if (text[j + 1] === close && close !== ']') j += 2
-    else return j + 1
-  }
-  return text.length
+  const end = quotedEnd(text, i, syntax)
+  return end < 0 ? text.length : end
 }
 
 /**
@@ -76,7 +36,7 @@ function skipQuoted(text: string, i: number, syntax: SqlSyntax): number {
  * false. Words (keywords and bare names) come uppercased; quoted tokens come whole and as written,
  * so they never equal a keyword; anything else comes one character at a time.
  */
-function scan(text: string, syntax: SqlSyntax, from: number, visit: (token: string) => boolean): void {
+function scan(text: string, syntax: SqlSyntax, from: number, visit: (token: string, at: number) => boolean): void {
   let i = from
   while (i < text.length) {
     const c = text.charCodeAt(i)
@@ -100,7 +60,7 @@ function scan(text: string, syntax: SqlSyntax, from: number, visit: (token: stri
       end = i + 1
       token = text[i]!
     }
-    if (!visit(token)) return
+    if (!visit(token, i)) return
     i = end
   }
 }
@@ -275,4 +235,48 @@ function metaCommand(text: string): { command: string; end: number } | undefined
  */
 export function psqlMetaCommand(text: string): string | undefined {
   return metaCommand(text)?.command
+}
+
+/** The value of a string token ('…' with '' for a quote), or undefined for any other token. */
+const stringValue = (token: string | undefined) => (token?.[0] === "'" ? token.slice(1, -1).replace(/''/g, "'") : undefined)
+
+/**
+ * The enum value that `ALTER TYPE name ADD VALUE [IF NOT EXISTS] 'value' …` adds, or undefined for
+ * any other statement.
+ */
+export function enumValueAdded(text: string, syntax: SqlSyntax): string | undefined {
+  // ALTER TYPE schema . name ADD VALUE IF NOT EXISTS 'value': eleven tokens at most.
+  const t = leadingTokens(text, syntax, 11)
+  if (t[0] !== 'ALTER' || t[1] !== 'TYPE') return undefined
+  const add = t.indexOf('ADD', 3)
+  if (add < 0 || t[add + 1] !== 'VALUE') return undefined
+  const k = t[add + 2] === 'IF' && t[add + 3] === 'NOT' && t[add + 4] === 'EXISTS' ? add + 5 : add + 2
+  return stringValue(t[k])
+}
+
+/**
+ * The string literals a statement could read as values, each with its offset in `text`: those
+ * outside comments, and those in the body of a DO block (which runs at once). Function bodies are
+ * left out (PL/pgSQL reads them when called), and so are ALTER TYPE statements, which may name an
+ * enum value added in the same transaction (ADD VALUE … AFTER, RENAME VALUE) without reading it.
+ */
+export function stringLiterals(text: string, syntax: SqlSyntax): Array<{ value: string; at: number }> {
+  const out: Array<{ value: string; at: number }> = []
+  let first: string | undefined
+  let second: string | undefined
+  scan(text, syntax, 0, (token, at) => {
+    if (first === undefined) first = token
+    else if (second === undefined) second = token
+    if (first === 'ALTER' && second === 'TYPE') return false
+    const value = stringValue(token)
+    if (value !== undefined) out.push({ value, at })
+    else if (first === 'DO' && token[0] === '$') {
+      // DO $tag$ body $tag$: the literals in the body, at their place in the statement.
+      const tag = token.slice(0, token.indexOf('$', 1) + 1)
+      const body = token.slice(tag.length, -tag.length)
+      for (const inner of stringLiterals(body, syntax)) out.push({ value: inner.value, at: at + tag.length + inner.at })
+    }
+    return true
+  })
+  return out
 }
