@@ -176,6 +176,14 @@ describe('memoised migrate()', () => {
     await expect(migrate({ url, migrations, allowOutOfOrder: true, logger: false })).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' })
   })
 
+  it('createMigrator().run() re-reads an array whose entry was replaced at the same length', async () => {
+    const url = `sqlite:${await freshFile()}`
+    const migrations = [{ id: '1', up: 'create table a (x int)' }]
+    await createMigrator({ url, migrations, logger: false }).run()
+    migrations[0] = { id: '1', up: 'create table a (x int, y int)' }
+    await expect(createMigrator({ url, migrations, logger: false }).run()).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' })
+  })
+
   it('forgets a failed run, and never caches wrong options', async () => {
     const file = await freshFile()
     const migrations = [{ id: '1', up: 'create table a (x int' }]

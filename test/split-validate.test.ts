@@ -148,3 +148,18 @@ describe('validation on PostgreSQL runs before anything is applied', () => {
     expect(await client(url)`select mood::text from people`).toEqual([{ mood: 'happy' }])
   })
 })
+
+describe('the hint names what the file type can do', () => {
+  it('tells a .SQL file (any case) to add -- migrate:no-transaction', async () => {
+    const dir = await revisions({ '0001_r.SQL': up('create index concurrently i on t (x);') })
+    const d = { ...dialect('postgres'), nonTransactional: () => 'CREATE INDEX CONCURRENTLY' } as unknown as Dialect
+    const error = await loadRevisions({ dir }, pg).then((list) => {
+      try {
+        validate(list, d)
+      } catch (e) {
+        return e as Error
+      }
+    })
+    expect(error?.message).toContain('add "-- migrate:no-transaction" to the file')
+  })
+})

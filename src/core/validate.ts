@@ -17,7 +17,7 @@ export function validate(revisions: Revision[], dialect: Dialect) {
 }
 
 function checkStatements(rev: Revision, statements: Statement[], dialect: Dialect) {
-  const sqlFile = rev.source.endsWith('.sql')
+  const sqlFile = /\.sql$/i.test(rev.source)
   const hint = sqlFile ? 'add "-- migrate:no-transaction" to the file' : 'set transaction: false on the revision'
   const fail = (st: Statement, why: string): never => {
     throw new MigrationError('INVALID_REVISION', `${rev.source}:${st.line}: ${why}`, { revision: rev.id, file: rev.source, line: st.line })

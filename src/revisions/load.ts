@@ -23,8 +23,11 @@ const upDirective = /^\s*--\s*migrate:up\b/im
 
 // Parsed revisions are kept for the process: a warm serverless call or a second migrator need not
 // read and parse every file again. A folder is parsed again when a file in it (or one level below)
-// changes name, size or mtime, or a symbolic link in it comes to point elsewhere; an array when its length changes.
-const arrays = new WeakMap<RevisionInput[], { length: number; syntax: SqlSyntax; revisions: Revision[] }>()
+// changes name, size or mtime, or a symbolic link in it comes to point elsewhere; an array when an entry or one of
+// its fields is replaced (compared by identity, so the SQL is not hashed again).
+const arrays = new WeakMap<RevisionInput[], { fields: unknown[]; syntax: SqlSyntax; revisions: Revision[] }>()
+const fieldsOf = (list: RevisionInput[]): unknown[] =>
+  list.flatMap((m) => (m && typeof m === 'object' ? [m, m.id, m.name, m.up, m.down, m.transaction, m.checksum] : [m]))
 const folders = new Map<string, { signature: string; syntax: SqlSyntax; revisions: Revision[] }>()
 
 function signatureOf(root: string): string | undefined {
@@ -57,9 +60,10 @@ function signatureOf(root: string): string | undefined {
 export async function loadRevisions(source: { dir?: string; migrations?: RevisionInput[] }, syntax: SqlSyntax): Promise<Revision[]> {
   if (source.migrations) {
     const hit = arrays.get(source.migrations)
-    if (hit && hit.length === source.migrations.length && hit.syntax === syntax) return hit.revisions
+    const fields = fieldsOf(source.migrations)
+    if (hit && hit.syntax === syntax && hit.fields.length === fields.length && hit.fields.every((f, i) => f === fields[i])) return hit.revisions
     const revisions = sorted(source.migrations.map((m, i) => fromInput(m, `migrations[${i}]`, syntax)))
-    arrays.set(source.migrations, { length: source.migrations.length, syntax, revisions })
+    arrays.set(source.migrations, { fields, syntax, revisions })
     return revisions
   }
   const root = resolve(source.dir!)
