@@ -186,7 +186,7 @@ describe('memoised migrate()', () => {
 
   it('forgets a failed run, and never caches wrong options', async () => {
     const file = await freshFile()
-    const migrations = [{ id: '1', up: 'create table a (x int' }]
+    const migrations = [{ id: '1', up: 'create table a (x int); insert into missing values (1)' }]
     const first = migrate({ url: `sqlite:${file}`, migrations, logger: false })
     await expect(first).rejects.toMatchObject({ code: 'MIGRATION_FAILED' })
     await new Promise((r) => setTimeout(r, 0))
