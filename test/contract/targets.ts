@@ -1,11 +1,12 @@
 // The databases the contract suite runs against. Every behaviour test in test/contract/ runs once per entry;
 // a new dialect (MySQL) is one more entry here. Only what differs between dialects lives in a target.
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import postgres from 'postgres'
 import { afterAll } from 'vitest'
 import { freshDatabase } from '../helpers.js'
 import { freshFile } from '../sqlite-helpers.js'
+import { pgApplyFile, pgSchema, sqliteSchema } from './schema.js'
 
 export type Row = Record<string, unknown>
 
@@ -23,6 +24,10 @@ export interface TestDatabase {
   indexes(): Promise<string[]>
   /** The columns of a table, in order. */
   columns(table: string): Promise<string[]>
+  /** The schema as text (pg_dump --schema-only, or sqlite_schema) without the named tables (`name`, `schema.name`, `schema.*`). */
+  schema(exclude?: string[]): Promise<string>
+  /** Runs a SQL file as users of other tools do by hand: psql -v ON_ERROR_STOP=1 -f on PostgreSQL, one exec on SQLite. */
+  applyFile(path: string): Promise<void>
   /** Whether some process holds the migration lock. */
   lockHeld(): Promise<boolean>
   /** An app's own connection, to hand to migrate() as `client`; `statements` records everything sent on it. */
@@ -110,6 +115,8 @@ const postgresTarget: Target = {
             [table],
           )
         ).map((r) => r.name),
+      schema: (exclude) => pgSchema(url, exclude),
+      applyFile: async (path) => pgApplyFile(url, path, readFileSync(path, 'utf8')),
       lockHeld: async () =>
         (await query<{ n: number }>("select count(*) as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())"))[0]!.n > 0,
       appClient() {
@@ -162,6 +169,8 @@ const sqliteTarget: Target = {
       tables: async () => (await names("select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\'")).sort(),
       indexes: async () => (await names("select name from sqlite_master where type = 'index' and sql is not null")).sort(),
       columns: (table) => names('select name from pragma_table_info(?)', [table]),
+      schema: async (exclude) => sqliteSchema(file, exclude),
+      applyFile: async (path) => withDb((db) => void db.exec(readFileSync(path, 'utf8'))),
       lockHeld: async () => existsSync(`${file}.lock`),
       appClient() {
         const statements: string[] = []
