@@ -9,7 +9,7 @@ import type { Statement } from '../revisions/split.js'
 import type { MigrationContext } from '../types.js'
 import { jitter, sleep } from '../wait.js'
 import { StatementFailure, type Connection, type Executor } from './connection.js'
-import { drizzleRecord } from './drizzle-history.js'
+import { keepRecord } from './takeover.js'
 import { readRows, rowValues } from './history.js'
 
 export type Direction = 'up' | 'down'
@@ -68,10 +68,9 @@ async function contextOf(run: ApplyRun, rev: Revision, tx: Executor | undefined)
   }
 }
 
-/** Records a revision's row in drizzle's table too, with keepHistory. */
-async function keepDrizzle(run: ApplyRun, on: Executor, rev: Revision, direction: Direction) {
-  const d = run.dialect.drizzle
-  const record = d && run.settings.drizzle.keepHistory ? drizzleRecord(d, rev, direction) : undefined
+/** With takeover.keepHistory, records the revision in its old tool's table too, in the same transaction. */
+async function keepOld(run: ApplyRun, on: Executor, rev: Revision, direction: Direction) {
+  const record = keepRecord(run.dialect, run.settings, rev, direction)
   if (record) await on.query(record[0], record[1])
 }
 
@@ -110,7 +109,7 @@ async function inTransaction(run: ApplyRun, group: Revision[], direction: Direct
               if (recorded) await recorded
               else if (direction === 'up') await tx.query(h.insert, rowValues(rev, 'applied', settings.instanceId, duration))
               else await tx.query(h.remove, [rev.id])
-              await keepDrizzle(run, tx, rev, direction)
+              await keepOld(run, tx, rev, direction)
               durations.push(duration)
             }
             // Never commit what ran without the lock (a lock file taken over, a connection replaced).
@@ -261,7 +260,7 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction): Prom
   const duration = Math.round(performance.now() - t0)
   if (direction === 'up') await conn.query(h.finish, [duration, rev.id])
   else await conn.query(h.remove, [rev.id])
-  await keepDrizzle(run, conn, rev, direction)
+  await keepOld(run, conn, rev, direction)
   return duration
 }
 
