@@ -70,8 +70,7 @@ async function contextOf(run: ApplyRun, rev: Revision, tx: Executor | undefined)
 
 /** With takeover.keepHistory, records the revision in its old tool's table too, in the same transaction. */
 async function keepOld(run: ApplyRun, on: Executor, rev: Revision, direction: Direction) {
-  const record = keepRecord(run.dialect, run.settings, rev, direction)
-  if (record) await on.query(record[0], record[1])
+  for (const [text, params] of keepRecord(run.dialect, run.settings, rev, direction)) await on.query(text, params)
 }
 
 /** The revisions and their history rows in one transaction, retried whole when it waited too long for a table lock. */

@@ -69,8 +69,7 @@ export async function record(
       if (creates.length) await tx.batch(creates)
       for (const rev of revisions) {
         await tx.query(dialect.history.insert, rowValues(rev, 'applied', by(rev), null))
-        const kept = keepRecord(dialect, settings, rev, 'up')
-        if (kept) await tx.query(kept[0], kept[1])
+        for (const [text, params] of keepRecord(dialect, settings, rev, 'up')) await tx.query(text, params)
       }
     },
     { lockTimeout: settings.ddlLockTimeout, statements: [] },

@@ -23,15 +23,20 @@ function placed(dialect: Dialect, settings: Settings, tool: Tool | undefined): F
   return {
     tool,
     history: tool.history,
-    at: { sql, table: sql.qualify(schema, table), schema: sql.schemas ? sql.quote(schema) : undefined, display: sql.schemas ? `${schema}.${table}` : table },
+    at: {
+      sql,
+      table: sql.qualify(schema, table),
+      schema: sql.schemas && schema !== undefined ? sql.quote(schema) : undefined,
+      display: sql.schemas && schema !== undefined ? `${schema}.${table}` : table,
+    },
   }
 }
 
 /** With takeover.keepHistory: the statement that keeps the revision's tool's table in step with ours, if any. */
-export function keepRecord(dialect: Dialect, settings: Settings, rev: Revision, direction: 'up' | 'down'): [string, unknown[]] | undefined {
-  if (!settings.takeover.keepHistory || !rev.origin) return undefined
+export function keepRecord(dialect: Dialect, settings: Settings, rev: Revision, direction: 'up' | 'down'): Array<[string, unknown[]]> {
+  if (!settings.takeover.keepHistory || !rev.origin) return []
   const f = placed(dialect, settings, TOOLS.find((t) => t.name === rev.origin!.tool))
-  return f?.history.keep?.record(f.at, rev, direction)
+  return f?.history.keep?.record(f.at, rev, direction) ?? []
 }
 
 /** With takeover.keepHistory: the tool's own DDL for its table, created with ours. */

@@ -104,9 +104,17 @@ async function fromDir(dir: string, syntax: SqlSyntax, format: string | undefine
   } catch (e) {
     throw new MigrationError('INVALID_OPTIONS', `Cannot read the migrations folder ${root}: ${messageOf(e)}`, { cause: e })
   }
-  // Another tool's layout (src/tools/index.ts says in which order they are tried), else ours below.
+  // Another tool's layout (src/tools/index.ts says in which order they are tried), else ours.
   const tool = toolFor(root, all, format)
-  if (tool) return tool.load(dir, all, syntax)
+  return tool ? tool.load(dir, all, syntax) : readOwnFolder(dir, all, syntax)
+}
+
+/**
+ * boot-migrate's own layout: `<id>_<name>.sql` with `-- migrate:up` (dbmate's too) and JS/TS modules. `all` is the
+ * folder's listing (listFolder); a tool whose files are ours (dbmate) reads them with this and adds their origin.
+ */
+export async function readOwnFolder(dir: string, all: Entry[], syntax: SqlSyntax): Promise<Revision[]> {
+  const root = resolve(dir)
   const out: Revision[] = []
   for (const entry of all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const name = entry.name

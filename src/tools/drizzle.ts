@@ -167,14 +167,16 @@ export const drizzle: Tool = {
       /** Idempotent, so adoption can repeat it; by drizzle's identity (created_at, 1.0 folder name), so an edited file is not recorded twice. */
       record(at, rev, direction) {
         const d = drizzleOf(rev)
-        if (!d) return undefined
+        if (!d) return []
         const { hash, when, name } = d
         const t = at.table
         const p = at.sql.param
-        if (direction === 'down') return name ? [`delete from ${t} where name = ${p(1)}`, [name]] : [`delete from ${t} where created_at = ${p(1)}`, [when]]
-        return name
-          ? [`insert into ${t} (hash, created_at, name) select ${p(1)}, ${p(2)}, ${p(3)} where not exists (select 1 from ${t} where name = ${p(4)})`, [hash, when, name, name]]
-          : [`insert into ${t} (hash, created_at) select ${p(1)}, ${p(2)} where not exists (select 1 from ${t} where created_at = ${p(3)})`, [hash, when, when]]
+        if (direction === 'down') return [name ? [`delete from ${t} where name = ${p(1)}`, [name]] : [`delete from ${t} where created_at = ${p(1)}`, [when]]]
+        return [
+          name
+            ? [`insert into ${t} (hash, created_at, name) select ${p(1)}, ${p(2)}, ${p(3)} where not exists (select 1 from ${t} where name = ${p(4)})`, [hash, when, name, name]]
+            : [`insert into ${t} (hash, created_at) select ${p(1)}, ${p(2)} where not exists (select 1 from ${t} where created_at = ${p(3)})`, [hash, when, when]],
+        ]
       },
     },
   },

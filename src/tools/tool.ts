@@ -16,8 +16,12 @@ export interface Tool {
   name: string
   /** Whether a folder is this tool's layout. Cheap: names first, a file read only when a name cannot tell. */
   detect(dir: string, entries: Entry[]): boolean
-  /** The folder's revisions, with the tool's own ids and each one's `origin`; refuses (INVALID_REVISION) what it cannot read. */
-  load(dir: string, entries: Entry[], syntax: SqlSyntax): Revision[]
+  /**
+   * The folder's revisions, with the tool's own ids and each one's `origin`; refuses (INVALID_REVISION) what it
+   * cannot read. Parse SQL with revisions/sql-file.ts (parseSqlRevision) and split.ts; a layout that is boot-migrate's
+   * own (dbmate) can call revisions/load.ts readOwnFolder and add the origins.
+   */
+  load(dir: string, entries: Entry[], syntax: SqlSyntax): Revision[] | Promise<Revision[]>
   /** The tool's own history table, adopted on the first run; absent for a tool that keeps none. */
   history?: ToolHistory
 }
@@ -53,7 +57,7 @@ export interface TablePlace {
   sql: SqlSpelling
   /** The table, quoted and (where the dialect has schemas) qualified. */
   table: string
-  /** The schema's quoted name where the dialect has schemas and the table has one; undefined on SQLite. */
+  /** The schema's quoted name where the dialect has schemas and the table names one; undefined otherwise. */
   schema: string | undefined
   /** The table as a person writes it, for messages: `drizzle.__drizzle_migrations`. */
   display: string
@@ -76,8 +80,11 @@ export interface Adoption {
 }
 
 export interface ToolHistory<Row = unknown> {
-  /** The table's schema (PostgreSQL only; ignored on SQLite) and name, from the tool's defaults or the options. */
-  where(settings: Settings): { schema: string; table: string }
+  /**
+   * The table's schema (PostgreSQL only; ignored on SQLite) and name, from the tool's defaults or the options. No
+   * schema: unqualified, i.e. wherever the connection's search_path finds it (golang-migrate, dbmate, Flyway by default).
+   */
+  where(settings: Settings): { schema?: string; table: string }
   /** The tool's rows, or null when the table does not exist (`missing` says whether an error is that). Runs outside any transaction. */
   read(on: Executor, at: TablePlace, missing: (e: unknown) => boolean): Promise<Row[] | null>
   /**
@@ -91,8 +98,12 @@ export interface ToolHistory<Row = unknown> {
   keep?: {
     /** The tool's own DDL for its table (and schema), idempotent. */
     create(at: TablePlace): string[]
-    /** One idempotent statement recording a revision applied (up) or reverted (down); undefined for a revision not of this tool. */
-    record(at: TablePlace, revision: Revision, direction: 'up' | 'down'): [string, unknown[]] | undefined
+    /**
+     * Idempotent statements recording a revision applied (up) or reverted (down), run in the transaction that
+     * records it in ours; [] for a revision not of this tool. What a statement needs beyond the revision (the
+     * previous version, for a tool that stores only the current one) goes in its `origin.extra` at load time.
+     */
+    record(at: TablePlace, revision: Revision, direction: 'up' | 'down'): Array<[string, unknown[]]>
   }
 }
 
