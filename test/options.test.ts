@@ -53,7 +53,7 @@ describe('options are checked before anything runs', () => {
     ['drizzle.tabel', { drizzle: { tabel: 'x' } }, /Unknown drizzle option "tabel": did you mean "table"\?/],
     ['drizzle.schema with NUL', { drizzle: { schema: 'a\0' } }, /"drizzle.schema" must be a name/],
     ['instanceId with NUL', { instanceId: 'a\0b' }, /"instanceId" must be a non-empty string without NUL/],
-    ['format: "flywya"', { format: 'flywya' }, /"format" must be one of "boot-migrate", "drizzle", "prisma", got "flywya" \(string\)/],
+    ['format: "flywya"', { format: 'flywya' }, /"format" must be one of "boot-migrate", "drizzle", (.*, )?"prisma"(, .*)?, got "flywya" \(string\)/],
     ['format: 1', { format: 1 }, /"format" must be one of "boot-migrate", "drizzle"/],
     ['takeover: true', { takeover: true }, /"takeover" must be an object \{ keepHistory\?, strict\? \}, got true \(boolean\)/],
     ['takeover.strcit', { takeover: { strcit: true } }, /Unknown takeover option "strcit": did you mean "strict"\?/],

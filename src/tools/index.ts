@@ -12,7 +12,14 @@ import type { Tool } from './tool.js'
  *      14-digit folders holding migration.sql, but not when migration_lock.toml is there: that is Prisma),
  *      then the others, each of which looks at names no earlier tool claims;
  *   3. else boot-migrate's own layout (<id>_<name>.sql with -- migrate:up, JS/TS modules).
- * A new tool is one module in this folder and one entry here.
+ * A new tool is one module in this folder and one entry here, nothing in the core:
+ *   - `load` returns revisions whose ids are the tool's own and whose `origin` is { tool: name, key: the identity
+ *     the tool's history matches by, hash?: its checksum of the file as written, extra?: the rest of its row };
+ *   - `history.read` reads the tool's rows outside any transaction (null when its table is missing), `adopt` maps
+ *     them to revisions as the tool itself decides "applied" (edited files in `edited`, anything else that does
+ *     not match: throw adoptionMismatch naming it and `recovery`); the core records the adopted ones together with
+ *     creating its own table, in one transaction under the lock, and handles takeover.strict and the warnings;
+ *   - `history.keep`, where the tool can still be run: its DDL and idempotent up/down statements (takeover.keepHistory).
  */
 export const TOOLS: readonly Tool[] = [drizzle, prisma]
 
