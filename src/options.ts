@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
 import { MigrationError, redactGivenUrl } from './errors.js'
+import { FORMATS } from './tools/index.js'
 import type { MigrateOptions } from './types.js'
 
 let instance: string | undefined
@@ -22,6 +23,10 @@ export interface Settings {
   waitTimeout: number
   shutdownTimeout: number
   drizzle: { table: string; schema: string; keepHistory: boolean }
+  /** undefined: detected from the folder. */
+  format: string | undefined
+  /** keepHistory is on when either `takeover.keepHistory` or `drizzle.keepHistory` is. */
+  takeover: { keepHistory: boolean; strict: boolean }
 }
 
 const bad = (why: string): never => {
@@ -82,6 +87,7 @@ const storable = (v: string) => !v.includes('\0') && !/[\ud800-\udbff](?![\udc00
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 const DRIZZLE: Record<string, Check> = { table: name, schema: name, keepHistory: bool }
+const TAKEOVER: Record<string, Check> = { keepHistory: bool, strict: bool }
 
 /** One check per option: a field added to MigrateOptions without one is a type error here. */
 const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
@@ -89,6 +95,8 @@ const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
   client: (v) => ((typeof v === 'object' && v !== null) || typeof v === 'function' ? undefined : 'a postgres.js sql instance or a better-sqlite3 Database'),
   db: (v) => (clientOfDb(v) ? undefined : 'a drizzle-orm database made with drizzle(client) (its $client is missing)'),
   drizzle: (v) => (isObject(v) ? undefined : 'an object { table?, schema?, keepHistory? }'),
+  format: (v) => (FORMATS.includes(v as string) ? undefined : `one of ${FORMATS.map((f) => JSON.stringify(f)).join(', ')}`),
+  takeover: (v) => (isObject(v) ? undefined : 'an object { keepHistory?, strict? }'),
   migrationUrl: text('a database URL string'),
   dir: text('a folder path string'),
   migrations: (v) => (Array.isArray(v) ? undefined : 'an array of revisions ({ id, up, down? })'),
@@ -183,14 +191,17 @@ export function optionsProblem(options: MigrateOptions): MigrationError | undefi
       if (must) problems.push(`"${key}" must be ${must}, got ${key === 'url' || key === 'migrationUrl' ? typeof v === 'string' ? (v ? 'a string with a NUL or a lone surrogate' : 'an empty string') : shown(v) : shown(v)}`)
     }
   }
-  if (isObject(options.drizzle))
-    for (const [key, v] of Object.entries(options.drizzle)) {
-      if (!Object.hasOwn(DRIZZLE, key)) problems.push(unknownKey(key, Object.keys(DRIZZLE), 'drizzle option'))
-      else if (v !== undefined) {
-        const must = DRIZZLE[key]!(v)
-        if (must) problems.push(`"drizzle.${key}" must be ${must}, got ${shown(v)}`)
+  for (const [group, checks] of [['drizzle', DRIZZLE], ['takeover', TAKEOVER]] as const) {
+    const given = options[group]
+    if (isObject(given))
+      for (const [key, v] of Object.entries(given)) {
+        if (!Object.hasOwn(checks, key)) problems.push(unknownKey(key, Object.keys(checks), `${group} option`))
+        else if (v !== undefined) {
+          const must = checks[key]!(v)
+          if (must) problems.push(`"${group}.${key}" must be ${must}, got ${shown(v)}`)
+        }
       }
-    }
+  }
   for (const key of ['url', 'migrationUrl'] as const) {
     const u = options[key]
     const why = typeof u === 'string' && isPostgresUrl(u) ? postgresUrlProblem(u) : undefined
@@ -226,6 +237,11 @@ export function settingsOf(options: MigrateOptions): Settings {
       table: options.drizzle?.table ?? '__drizzle_migrations',
       schema: options.drizzle?.schema ?? 'drizzle',
       keepHistory: options.drizzle?.keepHistory === true,
+    },
+    format: options.format,
+    takeover: {
+      keepHistory: options.takeover?.keepHistory === true || options.drizzle?.keepHistory === true,
+      strict: options.takeover?.strict === true,
     },
   }
 }

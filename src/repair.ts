@@ -19,7 +19,7 @@ export function stamp(r: Runner, given: string): Promise<string[]> {
       const recorded = new Set((rows ?? []).map((x) => x.id))
       const targets = revisions.filter((x) => compareIds(x.id, id) <= 0 && !recorded.has(x.id))
       // The history rows carry the real checksums and down scripts; only the up steps are left out.
-      await record(conn, dialect, settings, targets, rows === null || settings.drizzle.keepHistory)
+      await record(conn, dialect, settings, targets, rows === null || settings.takeover.keepHistory, revisions)
       r.log.info(`stamped ${dialect.display} at ${id}: recorded ${targets.length} revision(s) as applied without running them`)
       return targets.map((x) => x.id)
     }),

@@ -34,6 +34,9 @@ export interface Runner {
   dirty(running: HistoryRow[], revisions: Revision[], conn: Connection): Promise<MigrationError>
 }
 
+/** Revision lists whose notices were logged: once per process, not on every boot. */
+const noticed = new WeakSet<Revision[]>()
+
 export function createRunner(options: MigrateOptions, log: Log, state: HealthState, emit: Emit, signal: AbortSignal): Runner {
   const status = (s: MigrationStatus) => void (state.status = s)
   const aborted = (during: string) => {
@@ -78,10 +81,17 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         ddlLockTimeout: settings.ddlLockTimeout,
         lockStale: settings.lockStale,
         debug: (m) => log.debug(m),
-        drizzle: { ...settings.drizzle, ...(options.db === undefined ? {} : { db: { fullSchema: schemaOfDb(options.db) } }) },
+        ...(options.db === undefined ? {} : { drizzleDb: { fullSchema: schemaOfDb(options.db) } }),
       })
       try {
-        const revisions = await loadRevisions(options.migrations ? { migrations: options.migrations } : { dir: options.dir ?? './migrations' }, dialect.syntax)
+        const revisions = await loadRevisions(
+          options.migrations ? { migrations: options.migrations } : { dir: options.dir ?? './migrations', ...(settings.format ? { format: settings.format } : {}) },
+          dialect.syntax,
+        )
+        if (!noticed.has(revisions)) {
+          noticed.add(revisions)
+          for (const rev of revisions) if (rev.notice) log.info(rev.notice, { revision: rev.id })
+        }
         validate(revisions, dialect)
         return await work(dialect, revisions, settings)
       } finally {

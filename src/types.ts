@@ -64,6 +64,18 @@ export interface MigrateOptions {
    * and `keepHistory: true` to keep it up to date too, so switching back to drizzle's migrate() re-applies nothing.
    */
   drizzle?: { table?: string; schema?: string; keepHistory?: boolean }
+  /**
+   * The folder's layout, instead of detecting it: `'boot-migrate'`, or the tool whose folder it is (`'drizzle'` …).
+   * Detection order when absent: drizzle-kit, then the other tools' layouts, then boot-migrate's own.
+   */
+  format?: 'boot-migrate' | 'drizzle' | (string & {})
+  /**
+   * Taking over another tool's history (drizzle's `__drizzle_migrations` …) on the first run. `keepHistory: true`
+   * keeps that tool's table in step with ours, so switching back re-applies nothing (where the tool can still be
+   * run); `drizzle.keepHistory` is the same switch and either one turns it on. `strict: true` refuses
+   * (ADOPTION_MISMATCH) a file changed after the tool applied it, which is otherwise adopted with a warning.
+   */
+  takeover?: { keepHistory?: boolean; strict?: boolean }
   /** A URL with DDL rights for the lock and the revisions, when `client`/`url` is least-privilege. */
   migrationUrl?: string
   /** Folder of revisions. */
@@ -130,6 +142,11 @@ export interface MigrateResult {
   unknown: string[]
   /** True when another process had already done the work, or nothing was pending. */
   upToDate: boolean
+  /**
+   * What the run let through and said so in the log: today, files adopted from another tool's history although
+   * they changed after that tool applied them (see `takeover.strict`). Empty on every other run.
+   */
+  warnings: string[]
   durationMs: number
 }
 

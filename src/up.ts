@@ -16,6 +16,7 @@ import { jitter, sleep } from './wait.js'
 export function up(r: Runner): Promise<MigrateResult> {
   return r.withDatabase(async (dialect, revisions, settings) => {
     const started = performance.now()
+    const warnings: string[] = []
     const track = (p: Plan) => {
       r.state.current = p.current
       r.state.target = p.target
@@ -26,7 +27,7 @@ export function up(r: Runner): Promise<MigrateResult> {
       const current = applied.reduce<string | null>((c, a) => (c === null || compareIds(a.id, c) > 0 ? a.id : c), p.current)
       if (p.unknown.length)
         r.log.warn(`the database has revisions this code does not ship: ${p.unknown.join(', ')} (a newer deploy ran them; allowed)`, { unknown: p.unknown })
-      return { applied, current, target: p.target, unknown: p.unknown, upToDate, durationMs: Math.round(performance.now() - started) }
+      return { applied, current, target: p.target, unknown: p.unknown, upToDate, warnings, durationMs: Math.round(performance.now() - started) }
     }
 
     let p = track(plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), settings))
@@ -45,7 +46,9 @@ export function up(r: Runner): Promise<MigrateResult> {
     r.aborted('before migrating')
 
     return r.withLock(dialect, settings, async (conn, apply) => {
-      p = track(plan(revisions, await historyUnderLock(conn, dialect, settings, revisions, r.log), settings))
+      const taken = await historyUnderLock(conn, dialect, settings, revisions, r.log)
+      warnings.push(...taken.warnings)
+      p = track(plan(revisions, taken.rows, settings))
       if (p.running.length) throw await r.dirty(p.running, revisions, conn)
       if (!p.pending.length) {
         r.log.info(`${dialect.display} is already at ${p.current ?? 'an empty history'}: another process applied the revisions`)

@@ -43,7 +43,7 @@ export const posts = pgTable('posts', { id: serial('id').primaryKey(), userId: i
  * Runs the real drizzle-kit over the schemas above, one `generate` per schema version, and returns
  * the output folder (0.x layout: meta/_journal.json). `count` limits how many versions are generated.
  */
-export async function drizzleFolder(dialect: DrizzleDialect, count = schemas[dialect].length, options: { slow?: boolean; spacingMs?: number } = {}): Promise<string> {
+export async function drizzleFolder(dialect: DrizzleDialect, count = schemas[dialect].length, options: { slow?: boolean; spacingMs?: number; custom?: { name: string; sql: string } } = {}): Promise<string> {
   // Inside the repository so that the schema files resolve drizzle-orm from its node_modules.
   await mkdir(join(root, '.tmp'), { recursive: true })
   const work = await mkdtemp(join(root, '.tmp', `drizzle-${dialect}-`))
@@ -52,6 +52,12 @@ export async function drizzleFolder(dialect: DrizzleDialect, count = schemas[dia
     kit('drizzle-kit', ['generate', '--dialect', dialect, '--schema', './schema.ts', '--out', './drizzle'], work)
     // drizzle-kit stamps each entry with Date.now(); distinct, increasing timestamps like real use.
     await new Promise((r) => setTimeout(r, options.spacingMs ?? 5))
+  }
+  if (options.custom) {
+    // A custom migration (drizzle-kit generate --custom), whose SQL the team writes by hand.
+    kit('drizzle-kit', ['generate', '--custom', '--name', options.custom.name, '--dialect', dialect, '--schema', './schema.ts', '--out', './drizzle'], work)
+    const file = (await readdir(join(work, 'drizzle'))).find((f) => f.endsWith(`_${options.custom!.name}.sql`))!
+    await writeFile(join(work, 'drizzle', file), options.custom.sql)
   }
   if (options.slow) {
     // A custom migration (drizzle-kit generate --custom) holding a slow backfill, as teams write by hand.

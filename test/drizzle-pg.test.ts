@@ -58,16 +58,19 @@ describe('drizzle-orm on PostgreSQL', () => {
     expect(await drizzleMigrate('postgresql', url, dir)).toMatchObject({ ok: true })
   })
 
-  it('reports a file edited after drizzle applied it instead of guessing, and records nothing', async () => {
+  it('adopts a file edited after drizzle applied it with a warning; takeover.strict refuses it and records nothing', async () => {
     const url = await freshDatabase()
     const dir = await drizzleFolder('postgresql')
     expect((await drizzleMigrate('postgresql', url, dir)).ok).toBe(true)
     const journal = JSON.parse(await readFile(join(dir, 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ tag: string }> }
     await appendFile(join(dir, `${journal.entries[1]!.tag}.sql`), '\n-- a later edit\n')
-    const error = await createMigrator({ url, dir, ...quiet }).run().catch((e: unknown) => e)
+    const error = await createMigrator({ url, dir, takeover: { strict: true }, ...quiet }).run().catch((e: unknown) => e)
     expect(error).toMatchObject({ code: 'ADOPTION_MISMATCH', message: expect.stringContaining(journal.entries[1]!.tag) })
     // The refused takeover leaves the database as it found it: not even an empty history table, so the next boot decides afresh.
     expect(await client(url)`select to_regclass('boot_migrate_history') as t`).toEqual([{ t: null }])
+    const result = await createMigrator({ url, dir, ...quiet }).run()
+    expect(result).toMatchObject({ applied: [], current: '0002', warnings: [expect.stringContaining(journal.entries[1]!.tag)] })
+    expect(await client(url)`select count(*)::int as n from boot_migrate_history`).toEqual([{ n: 3 }])
   })
 
   it('gives function revisions a drizzle db inside the revision transaction', async () => {

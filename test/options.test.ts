@@ -53,6 +53,11 @@ describe('options are checked before anything runs', () => {
     ['drizzle.tabel', { drizzle: { tabel: 'x' } }, /Unknown drizzle option "tabel": did you mean "table"\?/],
     ['drizzle.schema with NUL', { drizzle: { schema: 'a\0' } }, /"drizzle.schema" must be a name/],
     ['instanceId with NUL', { instanceId: 'a\0b' }, /"instanceId" must be a non-empty string without NUL/],
+    ['format: "flywya"', { format: 'flywya' }, /"format" must be one of "boot-migrate", "drizzle", (.*, )?"prisma"(, .*)?, got "flywya" \(string\)/],
+    ['format: 1', { format: 1 }, /"format" must be one of "boot-migrate", "drizzle"/],
+    ['takeover: true', { takeover: true }, /"takeover" must be an object \{ keepHistory\?, strict\? \}, got true \(boolean\)/],
+    ['takeover.strcit', { takeover: { strcit: true } }, /Unknown takeover option "strcit": did you mean "strict"\?/],
+    ['takeover.keepHistory: "yes"', { takeover: { keepHistory: 'yes' } }, /"takeover.keepHistory" must be true or false, got "yes" \(string\)/],
   ]
   for (const [title, extra, message] of cases)
     it(`${title}: a rejected promise with INVALID_OPTIONS, and nothing applied (SQLite)`, async () => {

@@ -43,7 +43,7 @@ describe('a folder on disk', () => {
     const text = '\ufeffcreate table a (x int);\n'
     await writeFile(join(dir, '20240101000000_init', 'migration.sql'), text)
     const [r] = await loadRevisions({ dir }, pg)
-    expect(r!.drizzle!.hash).toBe(createHash('sha256').update(text).digest('hex'))
+    expect(r!.origin!.hash).toBe(createHash('sha256').update(text).digest('hex'))
     expect(r!.up).toMatchObject({ kind: 'sql', text: 'create table a (x int);' })
     expect(r!.up.kind === 'sql' && r!.up.statements[0]!.text.charCodeAt(0)).toBe('c'.charCodeAt(0))
   })

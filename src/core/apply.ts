@@ -9,7 +9,7 @@ import type { Statement } from '../revisions/split.js'
 import type { MigrationContext } from '../types.js'
 import { jitter, sleep } from '../wait.js'
 import { StatementFailure, type Connection, type Executor } from './connection.js'
-import { drizzleRecord } from './drizzle-history.js'
+import { keepRecord } from './takeover.js'
 import { readRows, rowValues } from './history.js'
 
 export type Direction = 'up' | 'down'
@@ -68,11 +68,9 @@ async function contextOf(run: ApplyRun, rev: Revision, tx: Executor | undefined)
   }
 }
 
-/** Records a revision's row in drizzle's table too, with keepHistory. */
-async function keepDrizzle(run: ApplyRun, on: Executor, rev: Revision, direction: Direction) {
-  const d = run.dialect.drizzle
-  const record = d && run.settings.drizzle.keepHistory ? drizzleRecord(d, rev, direction) : undefined
-  if (record) await on.query(record[0], record[1])
+/** With takeover.keepHistory, records the revision in its old tool's table too, in the same transaction. */
+async function keepOld(run: ApplyRun, on: Executor, rev: Revision, direction: Direction) {
+  for (const [text, params] of keepRecord(run.dialect, run.settings, rev, direction)) await on.query(text, params)
 }
 
 /** The revisions and their history rows in one transaction, retried whole when it waited too long for a table lock. */
@@ -110,7 +108,7 @@ async function inTransaction(run: ApplyRun, group: Revision[], direction: Direct
               if (recorded) await recorded
               else if (direction === 'up') await tx.query(h.insert, rowValues(rev, 'applied', settings.instanceId, duration))
               else await tx.query(h.remove, [rev.id])
-              await keepDrizzle(run, tx, rev, direction)
+              await keepOld(run, tx, rev, direction)
               durations.push(duration)
             }
             // Never commit what ran without the lock (a lock file taken over, a connection replaced).
@@ -261,7 +259,7 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction): Prom
   const duration = Math.round(performance.now() - t0)
   if (direction === 'up') await conn.query(h.finish, [duration, rev.id])
   else await conn.query(h.remove, [rev.id])
-  await keepDrizzle(run, conn, rev, direction)
+  await keepOld(run, conn, rev, direction)
   return duration
 }
 

@@ -1,8 +1,8 @@
 import type { Capabilities, Connection, ErrorKind, Executor } from '../core/connection.js'
-import type { DrizzleTable } from '../core/drizzle-history.js'
 import type { HistoryStatements } from '../core/history.js'
 import type { Revision } from '../revisions/revision.js'
 import type { SqlSyntax } from '../revisions/split.js'
+import type { SqlSpelling } from '../tools/tool.js'
 import type { DialectName } from '../types.js'
 
 /**
@@ -17,8 +17,8 @@ export interface Dialect {
   display: string
   /** The history statements in this dialect's SQL. */
   history: HistoryStatements
-  /** drizzle's history table, when a drizzle folder or db is in play. */
-  drizzle: DrizzleTable | undefined
+  /** How to spell SQL for other tools' history tables (src/tools/): quoting, schemas, parameters. */
+  sql: SqlSpelling
   /** The app's connection (or the one we opened for the check): the fast path, status and schema read here. */
   app: Executor
   classify(error: unknown): ErrorKind
@@ -53,15 +53,10 @@ export interface DialectConfig {
   /** SQLite: ms after which a lock file that is no longer refreshed is taken over. */
   lockStale?: number
   debug: (message: string) => void
-  /** drizzle's history table, read for adoption and, with keepHistory, written alongside ours. */
-  drizzle?: DrizzleConfig
+  /** Set when the caller passed a drizzle `db`: function revisions then get one on the migration connection. */
+  drizzleDb?: DrizzleDb
 }
 
-export interface DrizzleConfig {
-  table: string
-  /** PostgreSQL only. */
-  schema: string
-  keepHistory: boolean
-  /** Set when the caller passed a drizzle `db`: function revisions then get one on the migration connection. */
-  db?: { fullSchema: Record<string, unknown> | undefined }
+export interface DrizzleDb {
+  fullSchema: Record<string, unknown> | undefined
 }

@@ -149,7 +149,7 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
   }
 
   const drizzleOf = async (client: AnySql) => {
-    const d = c.config.drizzle?.db
+    const d = c.config.drizzleDb
     if (!d) return undefined
     const { drizzle } = await loadDriver<{ drizzle(c: AnySql, o: object): unknown }>('drizzle-orm/postgres-js', 'drizzle-orm')
     return drizzle(client, { schema: d.fullSchema })

@@ -75,8 +75,6 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
   const table = `${quoteIdent(config.schema)}.${quoteIdent(config.table)}`
   const lock = lockKey(config.schema, config.table)
   const display = redactUrl(target.migrationUrl ?? target.url ?? describeClient(target.client!))
-  const drizzleSchema = quoteIdent(config.drizzle?.schema ?? 'drizzle')
-  const drizzleTable = `${drizzleSchema}.${quoteIdent(config.drizzle?.table ?? '__drizzle_migrations')}`
   const history = historyStatements({
     table,
     param: (n) => `$${n}`,
@@ -107,13 +105,7 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
     capabilities: { transactionalDdl: true, cancel: true },
     display,
     history,
-    drizzle: config.drizzle
-      ? {
-          table: drizzleTable,
-          param: (n) => `$${n}`,
-          create: [`create schema if not exists ${drizzleSchema}`, `create table if not exists ${drizzleTable} (id serial primary key, hash text not null, created_at bigint)`],
-        }
-      : undefined,
+    sql: { dialect: 'postgres', quote: quoteIdent, qualify: (schema, name) => (schema ? `${quoteIdent(schema)}.${quoteIdent(name)}` : quoteIdent(name)), param: (n) => `$${n}`, schemas: true },
     app: {
       query: (text, params = []) => appSql().unsafe(text, params as never[]) as Promise<never[]>,
       async batch(statements) {

@@ -2,7 +2,7 @@ import type { Database } from 'better-sqlite3'
 import { StatementFailure, type Connection, type Executor } from '../core/connection.js'
 import { MigrationError } from '../errors.js'
 import { splitStatements, type SqlSyntax } from '../revisions/split.js'
-import type { DrizzleConfig } from './dialect.js'
+import type { DrizzleDb } from './dialect.js'
 import { loadDriver } from './driver.js'
 import type { MigrationLock } from './sqlite-lock.js'
 
@@ -87,7 +87,7 @@ function run(db: Database, text: string, params: readonly unknown[]): unknown[] 
 export function sqliteConnection(
   db: Database,
   lock: MigrationLock,
-  opts: { own: boolean; busyTimeout: number; drizzle?: DrizzleConfig },
+  opts: { own: boolean; busyTimeout: number; drizzleDb?: DrizzleDb },
 ): Connection {
   const settings = new Map(SESSION_PRAGMAS.map((p) => [p, db.pragma(p, { simple: true })]))
   const fkBefore = settings.get('foreign_keys') ? 'ON' : 'OFF'
@@ -144,9 +144,9 @@ export function sqliteConnection(
       return {
         sql: db,
         // A drizzle database on the migration connection: its queries are part of the revision's transaction.
-        db: opts.drizzle?.db
+        db: opts.drizzleDb
           ? (await loadDriver<{ drizzle(c: Database, o: object): unknown }>('drizzle-orm/better-sqlite3', 'drizzle-orm')).drizzle(db, {
-              schema: opts.drizzle.db.fullSchema,
+              schema: opts.drizzleDb.fullSchema,
             })
           : undefined,
         async exec(text: string) {

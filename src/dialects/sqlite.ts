@@ -59,7 +59,6 @@ export async function sqliteDialect(
     now: NOW,
     prelude: [],
   })
-  const drizzleTable = quoteIdent(config.drizzle?.table ?? '__drizzle_migrations')
 
   return {
     name: 'sqlite',
@@ -67,14 +66,8 @@ export async function sqliteDialect(
     capabilities: { transactionalDdl: true, cancel: false },
     display,
     history,
-    drizzle: config.drizzle
-      ? {
-          table: drizzleTable,
-          param: () => '?',
-          // drizzle's own DDL for its SQLite table.
-          create: [`create table if not exists ${drizzleTable} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`],
-        }
-      : undefined,
+    // One namespace per file: a tool's schema is dropped, as the tool itself does on SQLite.
+    sql: { dialect: 'sqlite', quote: quoteIdent, qualify: (_schema, name) => quoteIdent(name), param: () => '?', schemas: false },
     app: {
       query: async (text, params = []) => {
         const st = main.db.prepare(text)
@@ -103,7 +96,7 @@ export async function sqliteDialect(
       try {
         const lock = file.memory ? memoryLock(db, owner) : await fileLock(file.path, { stale: lockStale, owner, display: describe(file) })
         // How long BEGIN IMMEDIATE and COMMIT wait for the app's connections; past it, SQLITE_BUSY and the migrator retries.
-        return sqliteConnection(db, lock, { own: session.own, busyTimeout: Math.max(0, Math.round(config.ddlLockTimeout)), ...(config.drizzle ? { drizzle: config.drizzle } : {}) })
+        return sqliteConnection(db, lock, { own: session.own, busyTimeout: Math.max(0, Math.round(config.ddlLockTimeout)), ...(config.drizzleDb ? { drizzleDb: config.drizzleDb } : {}) })
       } catch (e) {
         if (session.own) db.close()
         throw e

@@ -4,17 +4,19 @@ import { pathToFileURL } from 'node:url'
 import { MigrationError, messageOf } from '../errors.js'
 import type { MigrationFn, RevisionInput } from '../types.js'
 import { checksumOf } from './checksum.js'
-import { isDrizzleFolder, loadDrizzleFolder } from './drizzle.js'
 import { listFolder, readText, type Entry } from './files.js'
 import { compareIds, idKey } from './ids.js'
 import type { Revision, Step } from './revision.js'
 import { splitStatements, type SqlSyntax } from './split.js'
 import { parseSqlRevision } from './sql-file.js'
+import { toolFor } from '../tools/index.js'
 
 // Extensions are matched whatever their case: `0002_b.SQL` is a revision, not a file to skip.
 const fileName = /^(\d+)(?:[_-](.*))?\.(sql|js|mjs|cjs|ts|mts|cts)$/i
 /** `<id>_<name>.psql`, `.pgsql`, `.mysql` …: meant as a revision, but only `.sql` is read as SQL. */
 const sqlLike = /^\d+(?:[_-].*)?\.[a-z0-9]*sql$/i
+// The refusals below (golang-migrate, Flyway) stand until those tools get readers in src/tools/ (issue 12):
+// each then becomes that tool's `detect`, and its lines here go.
 /** golang-migrate: one file per direction, `<version>_<title>.up.sql` and `.down.sql`. */
 const golangMigrate = /^\d+_.*\.(?:up|down)\.sql$/i
 /** Flyway: `V1__name.sql`, `V1.1__name.sql`, `U1__undo.sql`, `R__repeatable.sql`, `B1__baseline.sql`. */
@@ -28,7 +30,7 @@ const upDirective = /^\s*--\s*migrate:up\b/im
 const arrays = new WeakMap<RevisionInput[], { fields: unknown[]; syntax: SqlSyntax; revisions: Revision[] }>()
 const fieldsOf = (list: RevisionInput[]): unknown[] =>
   list.flatMap((m) => (m && typeof m === 'object' ? [m, m.id, m.name, m.up, m.down, m.transaction, m.checksum] : [m]))
-const folders = new Map<string, { signature: string; syntax: SqlSyntax; revisions: Revision[] }>()
+const folders = new Map<string, { signature: string; syntax: SqlSyntax; format: string | undefined; revisions: Revision[] }>()
 
 function signatureOf(root: string): string | undefined {
   const parts: string[] = []
@@ -57,7 +59,7 @@ function signatureOf(root: string): string | undefined {
 }
 
 /** Reads revisions from a folder or an array, sorted by id; rejects bad input before anything runs. */
-export async function loadRevisions(source: { dir?: string; migrations?: RevisionInput[] }, syntax: SqlSyntax): Promise<Revision[]> {
+export async function loadRevisions(source: { dir?: string; migrations?: RevisionInput[]; format?: string }, syntax: SqlSyntax): Promise<Revision[]> {
   if (source.migrations) {
     const hit = arrays.get(source.migrations)
     const fields = fieldsOf(source.migrations)
@@ -69,9 +71,9 @@ export async function loadRevisions(source: { dir?: string; migrations?: Revisio
   const root = resolve(source.dir!)
   const signature = signatureOf(root)
   const hit = folders.get(root)
-  if (hit && signature !== undefined && hit.signature === signature && hit.syntax === syntax) return hit.revisions
-  const revisions = sorted(await fromDir(source.dir!, syntax))
-  if (signature !== undefined) folders.set(root, { signature, syntax, revisions })
+  if (hit && signature !== undefined && hit.signature === signature && hit.syntax === syntax && hit.format === source.format) return hit.revisions
+  const revisions = sorted(await fromDir(source.dir!, syntax, source.format))
+  if (signature !== undefined) folders.set(root, { signature, syntax, format: source.format, revisions })
   return revisions
 }
 
@@ -92,7 +94,7 @@ function sorted(list: Revision[]): Revision[] {
   return list
 }
 
-async function fromDir(dir: string, syntax: SqlSyntax): Promise<Revision[]> {
+async function fromDir(dir: string, syntax: SqlSyntax, format: string | undefined): Promise<Revision[]> {
   const root = resolve(dir)
   let all: Entry[]
   try {
@@ -102,8 +104,17 @@ async function fromDir(dir: string, syntax: SqlSyntax): Promise<Revision[]> {
   } catch (e) {
     throw new MigrationError('INVALID_OPTIONS', `Cannot read the migrations folder ${root}: ${messageOf(e)}`, { cause: e })
   }
-  refuseForeignFolder(dir, all)
-  if (isDrizzleFolder(root, all)) return loadDrizzleFolder(dir, all, syntax)
+  // Another tool's layout (src/tools/index.ts says in which order they are tried), else ours.
+  const tool = toolFor(root, all, format)
+  return tool ? tool.load(dir, all, syntax) : readOwnFolder(dir, all, syntax)
+}
+
+/**
+ * boot-migrate's own layout: `<id>_<name>.sql` with `-- migrate:up` (dbmate's too) and JS/TS modules. `all` is the
+ * folder's listing (listFolder); a tool whose files are ours (dbmate) reads them with this and adds their origin.
+ */
+export async function readOwnFolder(dir: string, all: Entry[], syntax: SqlSyntax): Promise<Revision[]> {
+  const root = resolve(dir)
   const out: Revision[] = []
   for (const entry of all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const name = entry.name
@@ -169,21 +180,6 @@ async function fromDir(dir: string, syntax: SqlSyntax): Promise<Revision[]> {
     }
   }
   return out
-}
-
-/** Folders of other tools that would otherwise be half-read: refused with the layout named and what to do. */
-function refuseForeignFolder(dir: string, all: Entry[]): void {
-  // Prisma Migrate: migration_lock.toml and <timestamp>_<name>/migration.sql, which would otherwise pass for drizzle-kit 1.0.
-  if (all.some((e) => e.name === 'migration_lock.toml' && e.isFile())) {
-    const file = join(dir, 'migration_lock.toml')
-    throw new MigrationError(
-      'INVALID_REVISION',
-      `${dir}: this folder looks like Prisma Migrate's layout (${file}, <timestamp>_<name>/migration.sql), which boot-migrate does not read. ` +
-        'Move each <timestamp>_<name>/migration.sql to <timestamp>_<name>.sql with a "-- migrate:up" line at the top. ' +
-        'On a database Prisma already migrated, run "boot-migrate stamp <last id>" first.',
-      { file },
-    )
-  }
 }
 
 async function importModule(path: string, file: string): Promise<RevisionInput> {

@@ -1,3 +1,4 @@
+import type { Origin } from '../tools/tool.js'
 import type { MigrationFn } from '../types.js'
 import type { Statement } from './split.js'
 
@@ -14,8 +15,10 @@ export interface Revision {
   transaction: boolean
   up: Step
   down: Step | null
-  /** For revisions from a drizzle-kit folder: what drizzle's own history table records. */
-  drizzle?: { hash: string; when: number; name: string | null }
+  /** For revisions read from another tool's folder: who the revision is to that tool (see src/tools/). */
+  origin?: Origin
+  /** Logged (info) once when the revision is read: how it was read differently from the file as written. */
+  notice?: string
 }
 
 /** The down script kept in the history, so a revision can be reverted by code that no longer ships it. */
