@@ -1,5 +1,6 @@
 import { hostname } from 'node:os'
-import { MigrationError, redactGivenUrl } from './errors.js'
+import { MigrationError } from './errors.js'
+import { redactGivenUrl } from './secrets.js'
 import { FORMATS } from './tools/index.js'
 import type { MigrateOptions } from './types.js'
 
@@ -245,49 +246,6 @@ export function settingsOf(options: MigrateOptions): Settings {
     },
   }
 }
-
-/** The parts of a URL that are printed anyway: a password equal to one of them is only hidden inside the URL. */
-function publicParts(url: string): string[] {
-  try {
-    const u = new URL(url)
-    return [u.protocol.slice(0, -1), decodeURIComponent(u.username), u.hostname, decodeURIComponent(u.pathname.slice(1))]
-  } catch {
-    return [url.split(':')[0]!]
-  }
-}
-
-/** Words our own messages print (driver and scheme names): a password spelling one of them is not hidden there. */
-const OUR_WORDS = ['postgres', 'postgresql', 'sqlite', 'better-sqlite3', 'boot-migrate']
-
-/**
- * Passwords in the URLs and client we were given: removed from every message we produce. Read both the way
- * postgres.js reads a URL (up to the last "@" before the path) and, more broadly, up to the last "@" at all.
- */
-export function secretsOf(options: MigrateOptions): string[] {
-  const out: string[] = []
-  const exclude = new Set(OUR_WORDS)
-  const add = (s: string | undefined) => {
-    if (!s) return
-    out.push(s)
-    try {
-      out.push(decodeURIComponent(s))
-    } catch {}
-  }
-  for (const u of [options?.url, options?.migrationUrl]) {
-    if (typeof u !== 'string') continue
-    publicParts(u).forEach((p) => exclude.add(p))
-    add(/^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:([^/?]+)@/i.exec(u)?.[1])
-    add(/^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:([\s\S]+)@/i.exec(u)?.[1])
-  }
-  const client = options && (options.client ?? clientOfDb(options.db))
-  const pass = (client as { options?: { pass?: unknown } } | undefined)?.options?.pass
-  if (typeof pass === 'string' && pass) out.push(pass)
-  return [...new Set(out)].filter((s) => !exclude.has(s))
-}
-
-/** The URLs we were given, for the scrubber to replace whole. */
-export const urlsOf = (options: MigrateOptions): string[] =>
-  [options?.url, options?.migrationUrl].filter((u): u is string => typeof u === 'string')
 
 /** The driver client inside a drizzle-orm database object. */
 export const clientOfDb = (db: unknown): unknown => (db && typeof db === 'object' ? (db as { $client?: unknown }).$client : undefined)

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { PostgresType, Sql } from 'postgres'
 import { loadDriver } from './dialects/driver.js'
-import { MigrationError, messageOf, redactUrl } from './errors.js'
+import { MigrationError, messageOf } from './errors.js'
+import { redactUrl } from './secrets.js'
 
 /**
  * Runs `work` on a throwaway database next to `url`: a new database on the same PostgreSQL server

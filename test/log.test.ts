@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { scrubber } from '../src/errors.js'
+import { scrubber } from '../src/secrets.js'
 import { createLog } from '../src/log.js'
 
 describe('logging', () => {

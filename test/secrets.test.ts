@@ -6,7 +6,7 @@ import { inspect } from 'node:util'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createMigrator, migrate, type MigrateOptions } from '../src/index.js'
-import { redactUrl, scrubber } from '../src/errors.js'
+import { redactUrl, scrubber } from '../src/secrets.js'
 import { captureLog, root, serverUrl } from './helpers.js'
 import { startEmbeddedPostgres } from './setup/postgres.js'
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { MigrationError, redactUrl } from '../errors.js'
+import { MigrationError } from '../errors.js'
+import { redactUrl } from '../secrets.js'
 import { historyStatements } from '../core/history.js'
 import { renderScript, sqlLiteral } from '../script.js'
 import type { SqlSyntax } from '../revisions/split.js'

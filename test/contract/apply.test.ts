@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createMigrator, MigrationError } from '../../src/index.js'
-import { redactUrl } from '../../src/errors.js'
+import { redactUrl } from '../../src/secrets.js'
 import { captureLog, revisions } from '../helpers.js'
 import { failure, quiet } from './support.js'
 import { targets } from './targets.js'
