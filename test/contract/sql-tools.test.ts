@@ -185,6 +185,21 @@ describe.each(targets)('taking over SQL migrators ($name)', (target) => {
       expect(await db.indexes()).toContain('t_x')
     })
 
+    it("a version is applied when its latest row says so (goose's rule): applied then rolled back by an older goose is pending", async () => {
+      const db = await target.fresh()
+      const list = migrations('goose', target.name)
+      await toolApplied('goose', target.name, db, list, 2)
+      const [yes, no] = target.name === 'postgres' ? ['true', 'false'] : ['1', '0']
+      // goose before v3 inserted (version, false) on down instead of deleting.
+      await db.query(`insert into goose_db_version (version_id, is_applied) values (3, ${yes})`)
+      await db.query(`insert into goose_db_version (version_id, is_applied) values (3, ${no})`)
+      await db.query(`insert into goose_db_version (version_id, is_applied) values (2, ${no})`)
+      await db.query(`insert into goose_db_version (version_id, is_applied) values (2, ${yes})`)
+      const result = await createMigrator({ url: db.url, dir: await folder(files('goose', list)), ...quiet }).run()
+      expect(result.applied.map((r) => r.id)).toEqual(['00003'])
+      expect(await db.query('select name from users order by name')).toEqual([{ name: 'seed a' }, { name: 'seed b' }])
+    })
+
     it('refuses ENVSUB ON, Go migrations and a file mixing both formats, naming the file and line', async () => {
       const envsub = await folder({ '00001_a.sql': '-- +goose Up\n-- +goose ENVSUB ON\ncreate table ${T} (x int);\n' })
       await expect(loadRevisions({ dir: envsub }, syntax)).rejects.toMatchObject({ code: 'INVALID_REVISION', line: 2, message: expect.stringContaining('ENVSUB ON') })
@@ -192,6 +207,45 @@ describe.each(targets)('taking over SQL migrators ($name)', (target) => {
       await expect(loadRevisions({ dir: go }, syntax)).rejects.toMatchObject({ code: 'INVALID_REVISION', message: expect.stringContaining('goose Go migration') })
       const mixed = await folder({ '00001_a.sql': '-- +goose Up\n-- migrate:no-transaction\ncreate table a (x int);\n' })
       await expect(loadRevisions({ dir: mixed }, syntax)).rejects.toMatchObject({ code: 'INVALID_REVISION', line: 2 })
+    })
+  })
+
+  describe('golang-migrate files', () => {
+    const syntax = { dollarQuotes: target.name === 'postgres', brackets: false, nestedComments: false }
+
+    it('a file wrapped in BEGIN/COMMIT runs in our transaction; -- migrate:no-transaction (a comment to golang-migrate) runs one outside', async () => {
+      const db = await target.fresh()
+      const dir = await folder({
+        '1_t.up.sql': 'BEGIN;\ncreate table t (x int);\ninsert into t values (1);\nCOMMIT;\n',
+        '1_t.down.sql': 'drop table t;\n',
+        '2_index.up.sql': `-- migrate:no-transaction\n${target.sql.buildIndex('t_x', 't', 'x')};\n`,
+        '2_index.down.sql': `${target.sql.dropIndex('t_x')};\n`,
+      })
+      const revs = await loadRevisions({ dir }, syntax)
+      expect(revs.map((r) => [r.id, r.transaction, r.notice !== undefined])).toEqual([
+        ['1', true, true],
+        ['2', false, false],
+      ])
+      expect((await createMigrator({ url: db.url, dir, ...quiet }).run()).applied.map((r) => r.id)).toEqual(['1', '2'])
+      expect(await db.indexes()).toContain('t_x')
+      expect(await db.query('select x from t')).toEqual([{ x: 1 }])
+    })
+
+    it('refuses a down file without its up file, and two up files of one version', async () => {
+      const lone = await folder({ '1_a.up.sql': 'select 1;\n', '2_b.down.sql': 'select 1;\n' })
+      await expect(loadRevisions({ dir: lone }, syntax)).rejects.toMatchObject({ code: 'INVALID_REVISION', file: join(lone, '2_b.down.sql') })
+      const twice = await folder({ '1_a.up.sql': 'select 1;\n', '01_b.up.sql': 'select 1;\n' })
+      await expect(loadRevisions({ dir: twice }, syntax)).rejects.toMatchObject({ code: 'INVALID_REVISION', message: expect.stringContaining('a second up file for version 1') })
+    })
+
+    it('a version golang-migrate is at that no file has is refused, changing nothing', async () => {
+      const db = await target.fresh()
+      const list = migrations('golang-migrate', target.name)
+      await toolApplied('golang-migrate', target.name, db, list, 3)
+      const dir = await folder(files('golang-migrate', list, 2))
+      const error = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+      expect(error).toMatchObject({ code: 'ADOPTION_MISMATCH', message: expect.stringContaining('at version 3, which no file in this folder has') })
+      expect(await db.tables()).not.toContain('boot_migrate_history')
     })
   })
 
