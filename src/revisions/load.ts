@@ -15,13 +15,10 @@ import { toolFor } from '../tools/index.js'
 const fileName = /^(\d+)(?:[_-](.*))?\.(sql|js|mjs|cjs|ts|mts|cts)$/i
 /** `<id>_<name>.psql`, `.pgsql`, `.mysql` …: meant as a revision, but only `.sql` is read as SQL. */
 const sqlLike = /^\d+(?:[_-].*)?\.[a-z0-9]*sql$/i
-// The refusals below (golang-migrate, Flyway) stand until those tools get readers in src/tools/ (issue 12):
-// each then becomes that tool's `detect`, and its lines here go.
-/** golang-migrate: one file per direction, `<version>_<title>.up.sql` and `.down.sql`. */
-const golangMigrate = /^\d+_.*\.(?:up|down)\.sql$/i
+// The refusals below (Flyway) stand until those tools get readers in src/tools/ (issue 12):
+// each then becomes that tool's `detect`, and its lines here go. golang-migrate's is src/tools/golang-migrate.ts.
 /** Flyway: `V1__name.sql`, `V1.1__name.sql`, `U1__undo.sql`, `R__repeatable.sql`, `B1__baseline.sql`. */
 const flyway = /^[VUBR][\d._]*__.+\.sql$/i
-const upDirective = /^\s*--\s*migrate:up\b/im
 
 // Parsed revisions are kept for the process: a warm serverless call or a second migrator need not
 // read and parse every file again. A folder is parsed again when a file in it (or one level below)
@@ -155,14 +152,6 @@ export async function readOwnFolder(dir: string, all: Entry[], syntax: SqlSyntax
     const revName = rest ?? id
     if (ext.toLowerCase() === 'sql') {
       const { text } = readText(join(root, name), file)
-      if (golangMigrate.test(name) && !upDirective.test(text))
-        throw new MigrationError(
-          'INVALID_REVISION',
-          `${file}: this folder looks like golang-migrate's layout (<version>_<title>.up.sql and <version>_<title>.down.sql), which boot-migrate does not read. ` +
-            'A boot-migrate revision is one file, <id>_<name>.sql: merge each pair into it, the .up.sql text after a "-- migrate:up" line and the .down.sql text after "-- migrate:down". ' +
-            'On a database golang-migrate already migrated, run "boot-migrate stamp <last id>" first.',
-          { file },
-        )
       const parsed = parseSqlRevision(text, file, syntax)
       out.push({
         id,

@@ -48,12 +48,13 @@ export function parseSqlRevision(text: string, source: string, syntax: SqlSyntax
       }
       fail(lineNo, `unknown directive "-- migrate:${m[1]}" (known: up, down, no-transaction)`)
     }
-    if (!current && goose.test(raw))
+    // goose folders are read by src/tools/goose.ts; a goose annotation here is in a file that mixes both formats
+    // (or in a folder whose format was set to boot-migrate's).
+    if (goose.test(raw))
       fail(
         lineNo,
-        `"${raw.trim()}" is a goose annotation: this looks like a goose migration, which boot-migrate does not read. ` +
-          'Replace "-- +goose Up" with "-- migrate:up", "-- +goose Down" with "-- migrate:down" and "-- +goose NO TRANSACTION" with "-- migrate:no-transaction", ' +
-          'and drop the StatementBegin/StatementEnd lines. On a database goose already migrated, run "boot-migrate stamp <last id>" first.',
+        `"${raw.trim()}" is a goose annotation in a file read as boot-migrate's format (-- migrate:up): a file is one or the other. ` +
+          'In a goose folder, keep goose\'s annotations only (it is read as goose reads it, -- +goose Up first); in a boot-migrate file, use "-- migrate:up", "-- migrate:down" and "-- migrate:no-transaction".',
       )
     if (current) sections[current]!.lines.push(raw)
     else if (raw.trim() && !raw.trim().startsWith('--'))

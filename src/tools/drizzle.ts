@@ -43,7 +43,7 @@ const drizzleOf = (r: Revision) =>
  * it inside its own transaction, so its author meant one transaction. The wrapper is dropped and the body runs
  * in boot-migrate's; the file (and drizzle's hash of it) stays as written.
  */
-function unwrap(step: Step, syntax: SqlSyntax): Step | undefined {
+export function unwrap(step: Step, syntax: SqlSyntax): Step | undefined {
   if (step.kind !== 'sql' || step.statements.length < 2) return undefined
   const first = transactionControl(step.statements[0]!.text, syntax)
   const last = transactionControl(step.statements[step.statements.length - 1]!.text, syntax)

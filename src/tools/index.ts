@@ -1,7 +1,10 @@
 import { MigrationError } from '../errors.js'
 import type { Entry } from '../revisions/files.js'
 import type { Revision } from '../revisions/revision.js'
+import { dbmate } from './dbmate.js'
 import { drizzle } from './drizzle.js'
+import { golangMigrate } from './golang-migrate.js'
+import { goose } from './goose.js'
 import { prisma } from './prisma.js'
 import type { Tool } from './tool.js'
 
@@ -21,7 +24,14 @@ import type { Tool } from './tool.js'
  *     creating its own table, in one transaction under the lock, and handles takeover.strict and the warnings;
  *   - `history.keep`, where the tool can still be run: its DDL and idempotent up/down statements (takeover.keepHistory).
  */
-export const TOOLS: readonly Tool[] = [drizzle, prisma]
+export const TOOLS: readonly Tool[] = [
+  drizzle,
+  prisma,
+  golangMigrate,
+  goose,
+  // Last: dbmate's files are boot-migrate's own format, so it claims any SQL-only folder that no tool above did (see dbmate.ts).
+  dbmate,
+]
 
 /** The `format` values: ours, then each tool's. */
 export const FORMATS: readonly string[] = ['boot-migrate', ...TOOLS.map((t) => t.name)]

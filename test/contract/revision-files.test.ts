@@ -180,14 +180,6 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
   })
 
   describe("other tools' folders, named", () => {
-    it('golang-migrate: N_name.up.sql / N_name.down.sql', async () => {
-      const dir = await revisions({ '1_users.up.sql': 'create table users (x int);\n', '1_users.down.sql': 'drop table users;\n' })
-      const error = await refused(dir)
-      expect(error.message).toContain("looks like golang-migrate's layout")
-      expect(error.message).toContain('-- migrate:up')
-      expect(error.file).toMatch(/1_users\.(up|down)\.sql$/)
-    })
-
     it('Flyway: V1__name.sql', async () => {
       const dir = await revisions({ 'V1__users.sql': 'create table users (x int);\n', 'V2__items.sql': 'create table items (x int);\n' })
       const error = await refused(dir)
@@ -203,12 +195,11 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
       expect(error.file).toBe(join(dir, 'migration_lock.toml'))
     })
 
-    it('goose: -- +goose Up, with the line', async () => {
-      const dir = await revisions({ '20240101000000_users.sql': '-- +goose Up\ncreate table users (x int);\n\n-- +goose Down\ndrop table users;\n' })
+    it('goose: a -- +goose annotation in a file of boot-migrate\'s format (a file mixing both) is refused, with the line', async () => {
+      const dir = await revisions({ '20240101000000_users.sql': '-- migrate:up\ncreate table users (x int);\n\n-- +goose Down\ndrop table users;\n' })
       const error = await refused(dir)
-      expect(error).toMatchObject({ file: join(dir, '20240101000000_users.sql'), line: 1 })
-      expect(error.message).toContain('looks like a goose migration')
-      expect(error.message).toContain('"-- migrate:up"')
+      expect(error).toMatchObject({ file: join(dir, '20240101000000_users.sql'), line: 4 })
+      expect(error.message).toContain('is a goose annotation')
     })
 
     it('a plain SQL file (Supabase, hand-written) is told to start with -- migrate:up', async () => {
