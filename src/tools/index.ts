@@ -2,6 +2,7 @@ import { MigrationError } from '../errors.js'
 import type { Entry } from '../revisions/files.js'
 import type { Revision } from '../revisions/revision.js'
 import { drizzle } from './drizzle.js'
+import { flyway } from './flyway.js'
 import { prisma } from './prisma.js'
 import type { Tool } from './tool.js'
 
@@ -21,7 +22,7 @@ import type { Tool } from './tool.js'
  *     creating its own table, in one transaction under the lock, and handles takeover.strict and the warnings;
  *   - `history.keep`, where the tool can still be run: its DDL and idempotent up/down statements (takeover.keepHistory).
  */
-export const TOOLS: readonly Tool[] = [drizzle, prisma]
+export const TOOLS: readonly Tool[] = [drizzle, prisma, flyway]
 
 /** The `format` values: ours, then each tool's. */
 export const FORMATS: readonly string[] = ['boot-migrate', ...TOOLS.map((t) => t.name)]
