@@ -21,10 +21,13 @@ import { adoptionMismatch, selectAll, type Edited, type Tool } from './tool.js'
 //   row of its version deleted, an UNDO_SQL row (flyway undo) marks it undone: either one is no longer applied; a
 //   BASELINE / SQL_BASELINE row makes every version up to it count as applied; SCHEMA rows only record created schemas.
 
-const VERSIONED = /^([VUB])(\d+(?:[._]\d+)*)__(.+)\.sql$/
-const REPEATABLE = /^R__(.+)\.sql$/
+// Prefixes are case-sensitive, the .sql suffix is not (ResourceNameParser.stripSuffix).
+const VERSIONED = /^([VUB])(\d+(?:[._]\d+)*)__(.+)\.[sS][qQ][lL]$/
+const REPEATABLE = /^R__(.+)\.[sS][qQ][lL]$/
 /** What detection looks at: a top-level file Flyway would read. */
-const FLYWAY_NAME = /^(?:[VUB]\d+(?:[._]\d+)*|R)__.+\.sql$/
+const FLYWAY_NAME = /^(?:[VUB]\d+(?:[._]\d+)*|R)__.+\.[sS][qQ][lL]$/
+/** Flyway replaces `${name}` placeholders (placeholderReplacement, on by default) before running a script; boot-migrate does not. */
+const PLACEHOLDER = /\$\{([\w.:-]+)\}/
 
 interface Script {
   prefix: 'V' | 'U' | 'B'
@@ -126,6 +129,14 @@ function load(dir: string, _entries: Entry[], syntax: SqlSyntax): Revision[] {
       throw new MigrationError('INVALID_REVISION', `${u.path}: a Flyway undo script for version ${u.version}, which has no V${u.version}__*.sql to undo.`, { file: u.path })
   return versioned.map((s) => {
     const { text, raw } = readText(s.path, s.path)
+    const placeholder = PLACEHOLDER.exec(text)
+    if (placeholder)
+      throw new MigrationError(
+        'INVALID_REVISION',
+        `${s.path}: uses the Flyway placeholder ${placeholder[0]}, which Flyway replaces before running the script and boot-migrate does not. ` +
+          'Write its value in the file instead (on a database Flyway already migrated this is reported as an edited file, which is adopted with a warning).',
+        { file: s.path },
+      )
     const transaction = executeInTransaction(s.path)
     const up = parseSqlRevision(`-- migrate:up\n${text}`, s.path, syntax, -1).up
     const u = undo.get(idKey(s.version))
@@ -239,7 +250,7 @@ export const flyway: Tool = {
       create: (at) =>
         at.sql.dialect === 'postgres'
           ? [
-              `create table if not exists ${at.table} (
+              `CREATE TABLE IF NOT EXISTS ${at.table} (
     "installed_rank" INT NOT NULL,
     "version" VARCHAR(50),
     "description" VARCHAR(200) NOT NULL,
@@ -252,10 +263,10 @@ export const flyway: Tool = {
     "success" BOOLEAN NOT NULL,
     CONSTRAINT "flyway_schema_history_pk" PRIMARY KEY ("installed_rank")
 )`,
-              `create index if not exists "flyway_schema_history_s_idx" on ${at.table} ("success")`,
+              `CREATE INDEX IF NOT EXISTS "flyway_schema_history_s_idx" ON ${at.table} ("success")`,
             ]
           : [
-              `create table if not exists ${at.table} (
+              `CREATE TABLE IF NOT EXISTS ${at.table} (
     "installed_rank" INT NOT NULL PRIMARY KEY,
     "version" VARCHAR(50),
     "description" VARCHAR(200) NOT NULL,
@@ -267,7 +278,7 @@ export const flyway: Tool = {
     "execution_time" INT NOT NULL,
     "success" BOOLEAN NOT NULL
 )`,
-              `create index if not exists "flyway_schema_history_s_idx" on ${at.table} ("success")`,
+              `CREATE INDEX IF NOT EXISTS "flyway_schema_history_s_idx" ON ${at.table} ("success")`,
             ],
       /**
        * As Flyway's migrate (a SQL row) and undo (an UNDO_SQL row) write them: the next installed_rank, the version,
