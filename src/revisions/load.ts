@@ -235,8 +235,14 @@ const OTHER_TOOLS: Array<{ tool: string; table: string; how: string; test: (text
   },
 ]
 const imports = (text: string, pkg: string) => new RegExp(`(?:from\\s*|require\\s*\\(\\s*|import\\s*\\(\\s*)['"]${pkg}(?:/[^'"]*)?['"]`).test(text)
-/** The name of the first parameter `up` takes: `up(ctx)`, `exports.up = function (knex)`, `export const up = async (pgm) =>`, `up: db =>`. */
-const upParam = (text: string) => /\bup\s*(?:[=:]\s*)?(?:async\b\s*)?(?:function\b\s*\*?\s*)?\(?\s*([A-Za-z_$][\w$]*)/.exec(text)?.[1]
+/**
+ * The name of the first parameter `up` takes (`up(ctx)`, `exports.up = function (knex)`, `export const up = async (pgm) =>`,
+ * `up: db =>`): `ctx` wherever one `up` takes it, else the first found (a comment saying "set up the table" finds "the").
+ */
+function upParam(text: string): string | undefined {
+  const names = [...text.matchAll(/\bup\s*(?:[=:]\s*)?(?:async\b\s*)?(?:function\b\s*\*?\s*)?\(?\s*([A-Za-z_$][\w$]*)/g)].map((m) => m[1]!)
+  return names.includes('ctx') ? 'ctx' : (names.find((n) => ['knex', 'pgm', 'queryRunner'].includes(n)) ?? names[0])
+}
 
 function refuseOtherTools(text: string, file: string) {
   const param = upParam(text)

@@ -18,7 +18,8 @@ import { adoptionMismatch, selectAll, type Edited, type Tool } from './tool.js'
 // - Locations are scanned recursively; `script` is the path relative to the location.
 // - database/postgresql/PostgreSQLDatabase, database/sqlite/SQLiteDatabase getRawCreateScript: the table's DDL.
 // - info/MigrationInfoServiceImpl: rows in installed_rank order; a successful DELETE row (flyway repair) marks the latest
-//   row of its version deleted, an UNDO_SQL row (flyway undo) marks it undone: either one is no longer applied; a
+//   row of its version deleted, an UNDO_SQL row (flyway undo, Teams; the type is api/CoreMigrationType's up to 9.7, since
+//   then in the proprietary plugin) marks it undone: either one is no longer applied; a
 //   BASELINE / SQL_BASELINE row makes every version up to it count as applied; SCHEMA rows only record created schemas.
 
 // Prefixes are case-sensitive, the .sql suffix is not (ResourceNameParser.stripSuffix).
