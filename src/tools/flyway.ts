@@ -27,6 +27,12 @@ const VERSIONED = /^([VUB])(\d+(?:[._]\d+)*)__(.+)\.[sS][qQ][lL]$/
 const REPEATABLE = /^R__(.+)\.[sS][qQ][lL]$/
 /** What detection looks at: a top-level file Flyway would read. */
 const FLYWAY_NAME = /^(?:[VUB]\d+(?:[._]\d+)*|R)__.+\.[sS][qQ][lL]$/
+/** Flyway's SQL callbacks (beforeMigrate.sql, afterMigrate__grants.sql …: api/callback/Event), run around every migrate. */
+const CALLBACK =
+  /^(?:before|after)(?:Each)?(?:Migrate|Clean|Info|Validate|Baseline|Repair|Undo|Connect|EachUndo|EachMigrateStatement|EachUndoStatement)(?:Error|Applied|Operation(?:Finish|Error))?(?:__.*)?\.sql$|^createSchema(?:__.*)?\.sql$/i
+/** Statements PostgreSQL (and SQLite: VACUUM) cannot run in a transaction block, which Flyway's parsers run outside one. */
+const NON_TRANSACTIONAL =
+  /^(?:(?:create\s+(?:unique\s+)?|drop\s+)index\s+concurrently\b|reindex\b[\s\S]*\bconcurrently\b|vacuum\b|alter\s+system\b|(?:create|drop)\s+(?:database|tablespace|subscription)\b)/i
 /** Flyway replaces `${name}` placeholders (placeholderReplacement, on by default) before running a script; boot-migrate does not. */
 const PLACEHOLDER = /\$\{([\w.:-]+)\}/
 
@@ -79,7 +85,14 @@ function scan(root: string, dir: string, out: Script[], refused: string[]) {
       continue
     }
     if (!e.isFile()) continue
-    if (REPEATABLE.test(e.name)) refused.push(path)
+    if (REPEATABLE.test(e.name) || CALLBACK.test(e.name)) refused.push(path)
+    if (/^\d+[_-].*\.sql$/i.test(e.name))
+      throw new MigrationError(
+        'INVALID_REVISION',
+        `${path}: named as a boot-migrate revision in a Flyway folder, where Flyway would ignore it and so does boot-migrate's Flyway reader. ` +
+          'Name it as Flyway does: V<next version>__<description>.sql.',
+        { file: path },
+      )
     const m = VERSIONED.exec(e.name)
     if (m) out.push({ prefix: m[1] as Script['prefix'], version: versionOf(m[2]!), description: m[3]!.replace(/_/g, ' '), script: relative(root, path).split(sep).join('/'), path })
   }
@@ -101,6 +114,14 @@ function load(dir: string, _entries: Entry[], syntax: SqlSyntax): Revision[] {
   const scripts: Script[] = []
   const repeatable: string[] = []
   scan(dir, dir, scripts, repeatable)
+  const callbacks = repeatable.filter((f) => CALLBACK.test(f.slice(f.lastIndexOf(sep) + 1)))
+  if (callbacks.length)
+    throw new MigrationError(
+      'INVALID_REVISION',
+      `${callbacks.join(', ')}: Flyway callbacks (beforeMigrate.sql, afterMigrate.sql …), which Flyway runs around every migrate, are not supported yet by boot-migrate. ` +
+        'Move what it does into a versioned script (V<next version>__<description>.sql) if it needs to run once, and delete the file.',
+      { file: callbacks[0] },
+    )
   if (repeatable.length)
     throw new MigrationError(
       'INVALID_REVISION',
@@ -138,8 +159,12 @@ function load(dir: string, _entries: Entry[], syntax: SqlSyntax): Revision[] {
           'Write its value in the file instead (on a database Flyway already migrated this is reported as an edited file, which is adopted with a warning).',
         { file: s.path },
       )
-    const transaction = executeInTransaction(s.path)
-    const up = parseSqlRevision(`-- migrate:up\n${text}`, s.path, syntax, -1).up
+    const parsed = parseSqlRevision(`-- migrate:up\n${text}`, s.path, syntax, -1)
+    const up = parsed.up
+    // Flyway runs a script outside a transaction when every statement in it cannot run inside one (its parser's
+    // non-transactional statements; a script mixing both is refused, as Flyway refuses it with mixed=false).
+    const transaction =
+      parsed.transaction && executeInTransaction(s.path) && !(up.statements.length > 0 && up.statements.every((st) => NON_TRANSACTIONAL.test(st.text.trim())))
     const u = undo.get(idKey(s.version))
     const down = u ? parseSqlRevision(`-- migrate:up\n${readText(u.path, u.path).text}`, u.path, syntax, -1).up : null
     return {

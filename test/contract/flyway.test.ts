@@ -259,12 +259,18 @@ describe.each(targets)('taking over from Flyway ($name)', (target) => {
     expect(await flywayRows(db)).toEqual(await flywayRows(reference))
   })
 
-  it('baseline migrations (B<version>__) are refused as not supported yet, naming the file', async () => {
+  it.each([
+    ['B2__baseline.sql', 'baseline migrations (B<version>__<description>.sql) are not supported yet'],
+    ['R__views.sql', 'repeatable migrations (R__<description>.sql) are not supported yet'],
+    ['afterMigrate.sql', 'callbacks (beforeMigrate.sql, afterMigrate.sql …), which Flyway runs around every migrate, are not supported yet'],
+    ['0011_ours.sql', 'named as a boot-migrate revision in a Flyway folder'],
+  ])('%s is refused, naming the file and what to do', async (name, message) => {
     const db = await target.fresh()
-    const dir = await revisions({ ...FILES, 'B2__baseline.sql': 'create table users (id int);\n' })
+    const dir = await revisions({ ...FILES, [name]: 'create table t (id int);\n' })
     const error = await failure(run(db, dir))
-    expect(error).toMatchObject({ code: 'INVALID_REVISION', file: join(dir, 'B2__baseline.sql') })
-    expect(error.message).toContain('not supported yet')
+    expect(error).toMatchObject({ code: 'INVALID_REVISION', file: join(dir, name) })
+    expect(error.message).toContain(message)
+    expect(error.message).toMatch(/V<next version>__<description>\.sql|delete the B file/)
     expect(await db.tables()).toEqual([])
   })
 
@@ -274,5 +280,14 @@ describe.each(targets)('taking over from Flyway ($name)', (target) => {
     const error = await failure(run(db, dir))
     expect(error).toMatchObject({ code: 'INVALID_REVISION', file: join(dir, 'V1__users.sql'), message: expect.stringContaining('placeholder ${prefix}') })
     expect(await db.tables()).toEqual([])
+  })
+
+  it('a script whose statements cannot run in a transaction (CREATE INDEX CONCURRENTLY, VACUUM) runs outside one, as Flyway runs it', async () => {
+    const db = await target.fresh()
+    const build = target.sql.buildIndex('users_name', 'users', 'name')
+    const dir = await revisions({ ...FILES, 'V11__index.sql': `${build};\n` })
+    const result = await run(db, dir)
+    expect(result.applied.map((r) => r.id)).toEqual([...ALL, '11'])
+    expect(await db.indexes()).toContain('users_name')
   })
 })
