@@ -77,11 +77,13 @@ export function flywayChecksum(text: string): number {
 /** A version as Flyway displays and stores it: `_` read as `.`. */
 const versionOf = (raw: string) => raw.replace(/_/g, '.')
 
-function scan(root: string, dir: string, out: Script[], refused: string[]) {
+function scan(root: string, dir: string, out: Script[], refused: string[], depth = 0) {
+  // Flyway scans its locations recursively; a bound keeps a symbolic link to a parent folder from looping.
+  if (depth > 16) throw new MigrationError('INVALID_REVISION', `${dir}: more than 16 folders deep; is a symbolic link pointing to a parent folder?`, { file: dir })
   for (const e of listFolder(dir).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const path = join(dir, e.name)
     if (e.isDirectory()) {
-      scan(root, path, out, refused)
+      scan(root, path, out, refused, depth + 1)
       continue
     }
     if (!e.isFile()) continue
