@@ -1,4 +1,4 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { MigrationError } from './errors.js'
 
@@ -51,13 +51,22 @@ async function list(dir: string): Promise<string[]> {
   }
 }
 
+/** A folder of plain SQL revisions (no file has `-- migrate:up`): a new file without markers keeps it one. */
+async function plainFolder(dir: string, names: string[]): Promise<boolean> {
+  const sql = names.filter((f) => ID.test(f) && /\.sql$/i.test(f))
+  if (!sql.length) return false
+  for (const f of sql) if (/^\s*--\s*(?:migrate:up|\+goose\s)/im.test(await readFile(join(dir, f), 'utf8').catch(() => '-- migrate:up'))) return false
+  return true
+}
+
 /** `boot-migrate new <name>`: a revision file with the next id and up/down sections. */
 export async function newRevision(dir: string, name: string, js = false): Promise<string> {
   const s = slug(name)
   if (!s) throw new MigrationError('INVALID_OPTIONS', 'A revision needs a name made of letters or digits, e.g. `boot-migrate new add_users`.')
   await mkdir(dir, { recursive: true })
-  const file = join(dir, `${nextId(await list(dir))}_${s}.${js ? 'mjs' : 'sql'}`)
-  await writeFile(file, js ? jsTemplate(s) : sqlTemplate(s), { flag: 'wx' })
+  const names = await list(dir)
+  const file = join(dir, `${nextId(names)}_${s}.${js ? 'mjs' : 'sql'}`)
+  await writeFile(file, js ? jsTemplate(s) : (await plainFolder(dir, names)) ? `-- ${s}\n\n` : sqlTemplate(s), { flag: 'wx' })
   return file
 }
 

@@ -38,6 +38,12 @@ describe('the boot-migrate CLI', () => {
     expect(cli(['init', '--dir', dir]).code).toBe(1)
   })
 
+  it('new in a folder of plain SQL files (no markers) writes a plain file, so the folder stays plain', async () => {
+    const dir = await revisions({ '0001_users.sql': 'create table users (x int);\n' })
+    expect(cli(['new', 'items', '--dir', dir]).code).toBe(0)
+    expect(await readFile(join(dir, '0002_items.sql'), 'utf8')).toBe('-- items\n\n')
+  })
+
   it('up, status, history, current and heads report the same state as JSON', async () => {
     const url = await freshDatabase()
     const dir = await revisions(set)

@@ -25,9 +25,10 @@ describe('reading drizzle-kit folders', () => {
     expect(revs.map((r) => r.id)).toEqual(folders.sort())
   })
 
-  it('format overrides detection: "boot-migrate" reads a drizzle folder as ours, "drizzle" reads 14-digit folders despite migration_lock.toml', async () => {
+  it('format overrides detection: "boot-migrate" reads a drizzle folder as ours (plain SQL files, no drizzle origin), "drizzle" reads 14-digit folders despite migration_lock.toml', async () => {
     const dir = await drizzleFolder('sqlite', 1)
-    await expect(loadRevisions({ dir, format: 'boot-migrate' }, lite)).rejects.toMatchObject({ code: 'INVALID_REVISION', message: expect.stringContaining('-- migrate:up') })
+    const ours = await loadRevisions({ dir, format: 'boot-migrate' }, lite)
+    expect(ours.map((r) => [r.id, r.origin])).toEqual([['0000', undefined]])
     const v1 = await drizzleV1Folder('sqlite')
     await writeFile(join(v1, 'migration_lock.toml'), 'provider = "sqlite"\n')
     await expect(loadRevisions({ dir: v1 }, lite)).rejects.toMatchObject({ message: expect.stringContaining("looks like Prisma Migrate's layout") })

@@ -15,10 +15,9 @@ import { toolFor } from '../tools/index.js'
 const fileName = /^(\d+)(?:[_-](.*))?\.(sql|js|mjs|cjs|ts|mts|cts)$/i
 /** `<id>_<name>.psql`, `.pgsql`, `.mysql` …: meant as a revision, but only `.sql` is read as SQL. */
 const sqlLike = /^\d+(?:[_-].*)?\.[a-z0-9]*sql$/i
-// The refusals below (Flyway) stand until those tools get readers in src/tools/ (issue 12):
-// each then becomes that tool's `detect`, and its lines here go. golang-migrate's is src/tools/golang-migrate.ts.
-/** Flyway: `V1__name.sql`, `V1.1__name.sql`, `U1__undo.sql`, `R__repeatable.sql`, `B1__baseline.sql`. */
-const flyway = /^[VUBR][\d._]*__.+\.sql$/i
+/** golang-migrate's file names: such files are that tool's, never part of a plain folder. */
+const golangMigrate = /^\d+_.*\.(?:up|down)\.sql$/i
+const upDirective = /^\s*--\s*migrate:up\b/im
 
 // Parsed revisions are kept for the process: a warm serverless call or a second migrator need not
 // read and parse every file again. A folder is parsed again when a file in it (or one level below)
@@ -113,6 +112,7 @@ async function fromDir(dir: string, syntax: SqlSyntax, format: string | undefine
 export async function readOwnFolder(dir: string, all: Entry[], syntax: SqlSyntax): Promise<Revision[]> {
   const root = resolve(dir)
   const out: Revision[] = []
+  const plain = plainFolder(root, dir, all)
   for (const entry of all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     const name = entry.name
     if (/\.d\.[cm]?ts$|\.map$/i.test(name)) continue
@@ -134,14 +134,6 @@ export async function readOwnFolder(dir: string, all: Entry[], syntax: SqlSyntax
       continue
     }
     if (!m) {
-      if (flyway.test(name))
-        throw new MigrationError(
-          'INVALID_REVISION',
-          `${file}: this folder looks like Flyway's layout (V<version>__<name>.sql), which boot-migrate does not read. ` +
-            'Rename each versioned script to <version>_<name>.sql (e.g. V3__add_users.sql to 0003_add_users.sql) with a "-- migrate:up" line at the top; ' +
-            'repeatable (R__) and undo (U) scripts have no equivalent. On a database Flyway already migrated, run "boot-migrate stamp <last id>" first.',
-          { file },
-        )
       if (/\.sql$/i.test(name))
         throw new MigrationError('INVALID_REVISION', `${file}: a revision file is named <digits>_<name>.sql, e.g. 0001_create_users.sql`, { file })
       if (sqlLike.test(name))
@@ -152,7 +144,8 @@ export async function readOwnFolder(dir: string, all: Entry[], syntax: SqlSyntax
     const revName = rest ?? id
     if (ext.toLowerCase() === 'sql') {
       const { text } = readText(join(root, name), file)
-      const parsed = parseSqlRevision(text, file, syntax)
+      // A folder of plain SQL files (no file has markers): each whole file is the up step, in one transaction.
+      const parsed = plain ? parseSqlRevision(`-- migrate:up\n${text}`, file, syntax, -1) : parseSqlRevision(text, file, syntax)
       out.push({
         id,
         name: revName,
@@ -165,10 +158,93 @@ export async function readOwnFolder(dir: string, all: Entry[], syntax: SqlSyntax
     } else {
       if (ext !== ext.toLowerCase())
         throw new MigrationError('INVALID_REVISION', `${file}: Node.js imports a module only by its lower-case extension; rename it to ${name.slice(0, -ext.length)}${ext.toLowerCase()}.`, { file })
+      refuseOtherTools(readText(join(root, name), file).text, file)
       out.push(fromInput({ ...(await importModule(join(root, name), file)), id, name: revName }, file, syntax))
     }
   }
   return out
+}
+
+/**
+ * Whether the folder's SQL revisions are plain files (no file has a `-- migrate:up` line, a goose annotation or a
+ * golang-migrate name): each is then read as up-only. A folder mixing marked and unmarked files is refused, naming the
+ * unmarked ones.
+ */
+function plainFolder(root: string, dir: string, all: Entry[]): boolean {
+  const marked: string[] = []
+  const unmarked: string[] = []
+  for (const e of all) {
+    const m = fileName.exec(e.name)
+    if (!m || m[3]!.toLowerCase() !== 'sql' || !e.isFile() || e.dangling) continue
+    const file = join(dir, e.name)
+    const { text } = readText(join(root, e.name), file)
+    // goose's and golang-migrate's files get their own messages from the parser below.
+    if (golangMigrate.test(e.name) || /^\s*--\s*\+goose\s/im.test(text)) return false
+    ;(upDirective.test(text) ? marked : unmarked).push(file)
+  }
+  if (!marked.length) return unmarked.length > 0
+  if (unmarked.length)
+    throw new MigrationError(
+      'INVALID_REVISION',
+      `${unmarked.sort().join(', ')}: no "-- migrate:up" line, while other files in this folder have one (${marked.sort()[0]}${marked.length > 1 ? ' …' : ''}). ` +
+        'Add "-- migrate:up" at the top of each, or take the markers out of every file: a folder where no file has markers is read as plain SQL files, each file the up step.',
+      { file: unmarked[0] },
+    )
+  return false
+}
+
+/**
+ * Other tools' JS/TS migrations (knex, Kysely, node-pg-migrate, TypeORM) are told apart from ours by their text, before
+ * anything is imported: what `up` takes (`knex`, `pgm`, `queryRunner`, a `Kysely` db; ours takes `ctx`) and what the
+ * file imports.
+ */
+const OTHER_TOOLS: Array<{ tool: string; table: string; how: string; test: (text: string, param: string | undefined) => boolean }> = [
+  {
+    tool: 'TypeORM',
+    table: 'migrations',
+    how: 'a class implementing MigrationInterface whose up(queryRunner) runs queryRunner.query(…)',
+    test: (t, p) => /\bimplements\s+MigrationInterface\b/.test(t) || p === 'queryRunner' || (p !== 'ctx' && imports(t, 'typeorm')),
+  },
+  {
+    tool: 'node-pg-migrate',
+    table: 'pgmigrations',
+    how: 'up(pgm) calls pgm.createTable(…) / pgm.sql(…)',
+    test: (t, p) => p === 'pgm' || (p !== 'ctx' && imports(t, 'node-pg-migrate')),
+  },
+  {
+    tool: 'Kysely',
+    table: 'kysely_migration',
+    how: 'up(db: Kysely<any>) builds its statements with db.schema',
+    test: (t, p) => /\bup\s*\(\s*\w+\s*:\s*Kysely\b/.test(t) || (p !== 'ctx' && imports(t, 'kysely')),
+  },
+  {
+    tool: 'knex',
+    table: 'knex_migrations',
+    how: 'up(knex) builds its statements with knex.schema',
+    test: (t, p) => p === 'knex' || /\bup\s*\(\s*\w+\s*:\s*Knex\b/.test(t) || (p !== 'ctx' && imports(t, 'knex')),
+  },
+]
+const imports = (text: string, pkg: string) => new RegExp(`(?:from\\s*|require\\s*\\(\\s*|import\\s*\\(\\s*)['"]${pkg}(?:/[^'"]*)?['"]`).test(text)
+/**
+ * The name of the first parameter `up` takes (`up(ctx)`, `exports.up = function (knex)`, `export const up = async (pgm) =>`,
+ * `up: db =>`): `ctx` wherever one `up` takes it, else the first found (a comment saying "set up the table" finds "the").
+ */
+function upParam(text: string): string | undefined {
+  const names = [...text.matchAll(/\bup\s*(?:[=:]\s*)?(?:async\b\s*)?(?:function\b\s*\*?\s*)?\(?\s*([A-Za-z_$][\w$]*)/g)].map((m) => m[1]!)
+  return names.includes('ctx') ? 'ctx' : (names.find((n) => ['knex', 'pgm', 'queryRunner'].includes(n)) ?? names[0])
+}
+
+function refuseOtherTools(text: string, file: string) {
+  const param = upParam(text)
+  const other = OTHER_TOOLS.find((o) => o.test(text, param))
+  if (!other) return
+  throw new MigrationError(
+    'INVALID_REVISION',
+    `${file} is a ${other.tool} migration (${other.how}); boot-migrate runs SQL files and its own up(ctx) modules. ` +
+      `Convert it to a SQL revision (<id>_<name>.sql, the SQL it runs after "-- migrate:up") or an up(ctx) module (ctx.sql / ctx.query), ` +
+      `or, on a database ${other.tool} already migrated (its history is the ${other.table} table), run \`boot-migrate stamp <id>\` to record the revisions up to <id> as applied without running them.`,
+    { file },
+  )
 }
 
 async function importModule(path: string, file: string): Promise<RevisionInput> {

@@ -3,6 +3,7 @@ import type { Entry } from '../revisions/files.js'
 import type { Revision } from '../revisions/revision.js'
 import { dbmate } from './dbmate.js'
 import { drizzle } from './drizzle.js'
+import { flyway } from './flyway.js'
 import { golangMigrate } from './golang-migrate.js'
 import { goose } from './goose.js'
 import { prisma } from './prisma.js'
@@ -27,6 +28,7 @@ import type { Tool } from './tool.js'
 export const TOOLS: readonly Tool[] = [
   drizzle,
   prisma,
+  flyway,
   golangMigrate,
   goose,
   // Last: dbmate's files are boot-migrate's own format, so it claims any SQL-only folder that no tool above did (see dbmate.ts).

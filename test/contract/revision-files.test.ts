@@ -180,10 +180,12 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
   })
 
   describe("other tools' folders, named", () => {
-    it('Flyway: V1__name.sql', async () => {
-      const dir = await revisions({ 'V1__users.sql': 'create table users (x int);\n', 'V2__items.sql': 'create table items (x int);\n' })
+    it('Flyway: R__ repeatable scripts are refused as not supported yet, naming the file (V files are read: test/contract/flyway.test.ts)', async () => {
+      const dir = await revisions({ 'V1__users.sql': 'create table users (x int);\n', 'R__views.sql': 'create or replace view v as select 1 as x;\n' })
       const error = await refused(dir)
-      expect(error.message).toContain(`${join(dir, 'V1__users.sql')}: this folder looks like Flyway's layout`)
+      expect(error.message).toContain(`${join(dir, 'R__views.sql')}: Flyway repeatable migrations`)
+      expect(error.message).toContain('not supported yet')
+      expect(error.file).toBe(join(dir, 'R__views.sql'))
     })
 
     it('Prisma Migrate: migration_lock.toml and <timestamp>_name/migration.sql (not taken for drizzle-kit 1.0)', async () => {
@@ -202,11 +204,63 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
       expect(error.message).toContain('is a goose annotation')
     })
 
-    it('a plain SQL file (Supabase, hand-written) is told to start with -- migrate:up', async () => {
-      const dir = await revisions({ '20240101000000_users.sql': '-- users\ncreate table users (x int);\n' })
+    it('a folder of plain SQL files (no markers in any file) is read as up-only revisions, each in one transaction', async () => {
+      const dir = await revisions({
+        '0001_users.sql': '-- users\ncreate table users (x int);\ninsert into users values (1);\n',
+        '0002_items.sql': 'create table items (x int);\n',
+      })
+      const db = await target.fresh()
+      const result = await run(db.url, dir)
+      expect(result.applied.map((r) => r.id)).toEqual(['0001', '0002'])
+      expect(await db.tables()).toEqual(['boot_migrate_history', 'items', 'users'])
+      expect(await db.query('select x from users')).toEqual([{ x: 1 }])
+      expect(await run(db.url, dir)).toMatchObject({ upToDate: true })
+    })
+
+    it('a folder mixing marked and plain SQL files is refused, naming the unmarked files', async () => {
+      const dir = await revisions({
+        '0001_users.sql': up('users'),
+        '0002_items.sql': 'create table items (x int);\n',
+        '0003_tags.sql': '-- tags\ncreate table tags (x int);\n',
+      })
       const error = await refused(dir)
-      expect(error).toMatchObject({ line: 2 })
-      expect(error.message).toContain('has no "-- migrate:up" line at all')
+      expect(error.message).toContain(`${join(dir, '0002_items.sql')}, ${join(dir, '0003_tags.sql')}: no "-- migrate:up" line, while other files in this folder have one`)
+      expect(error.message).not.toContain('0001_users.sql,')
+      expect(error.file).toBe(join(dir, '0002_items.sql'))
+    })
+  })
+
+  describe("other tools' JS/TS migrations, refused before anything is imported", () => {
+    const cases: Array<[string, string, string, string]> = [
+      ['knex', '20240101120000_users.js', 'knex_migrations', 'exports.up = function (knex) {\n  return knex.schema.createTable("users", (t) => t.increments())\n}\nexports.down = (knex) => knex.schema.dropTable("users")\n'],
+      ['knex', '20240101120000_users.mjs', 'knex_migrations', 'export async function up(knex) {\n  await knex.schema.createTable("users", (t) => t.increments())\n}\n'],
+      [
+        'Kysely',
+        '0001_users.ts',
+        'kysely_migration',
+        "import { Kysely } from 'kysely'\nexport async function up(db: Kysely<any>): Promise<void> {\n  await db.schema.createTable('users').addColumn('id', 'serial').execute()\n}\n",
+      ],
+      ['node-pg-migrate', '1700000000000_users.js', 'pgmigrations', "exports.up = (pgm) => {\n  pgm.createTable('users', { id: 'id' })\n}\n"],
+      [
+        'TypeORM',
+        '1700000000000-Users.ts',
+        'migrations',
+        "import { MigrationInterface, QueryRunner } from 'typeorm'\nexport class Users1700000000000 implements MigrationInterface {\n  public async up(queryRunner: QueryRunner): Promise<void> {\n    await queryRunner.query('create table users (id int)')\n  }\n}\n",
+      ],
+    ]
+    it.each(cases)('%s (%s)', async (tool, name, table, text) => {
+      const dir = await revisions({ '0000_first.sql': up('first'), [name]: text })
+      const error = await refused(dir)
+      expect(error.message).toContain(`${join(dir, name)} is a ${tool} migration`)
+      expect(error.message).toContain('boot-migrate stamp <id>')
+      expect(error.message).toContain(table)
+      expect(error.file).toBe(join(dir, name))
+    })
+
+    it('a module of ours that takes ctx is not mistaken for one', async () => {
+      const dir = await revisions({ '0001_users.mjs': "// knex-free\nexport async function up(ctx) {\n  await ctx.query('create table users (x int)')\n}\n" })
+      const db = await target.fresh()
+      expect((await run(db.url, dir)).applied.map((r) => r.id)).toEqual(['0001'])
     })
   })
 })
