@@ -3,6 +3,7 @@ import type { Entry } from '../revisions/files.js'
 import type { Revision } from '../revisions/revision.js'
 import { drizzle } from './drizzle.js'
 import { prisma } from './prisma.js'
+import { supabase } from './supabase.js'
 import type { Tool } from './tool.js'
 
 /**
@@ -21,7 +22,7 @@ import type { Tool } from './tool.js'
  *     creating its own table, in one transaction under the lock, and handles takeover.strict and the warnings;
  *   - `history.keep`, where the tool can still be run: its DDL and idempotent up/down statements (takeover.keepHistory).
  */
-export const TOOLS: readonly Tool[] = [drizzle, prisma]
+export const TOOLS: readonly Tool[] = [drizzle, prisma, supabase]
 
 /** The `format` values: ours, then each tool's. */
 export const FORMATS: readonly string[] = ['boot-migrate', ...TOOLS.map((t) => t.name)]

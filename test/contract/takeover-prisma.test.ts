@@ -186,7 +186,7 @@ describe.each(targets)('taking over Prisma Migrate ($name)', (target) => {
     const dir = await prismaFolder(target.name)
     await prismaDeploy(target, db, await prismaTruncated(dir, 2))
     const runs = await Promise.all(Array.from({ length: 6 }, () => runWorker({ url: db.url, dir, takeover: { keepHistory: true }, lockTimeout: 60_000 })))
-    for (const r of runs) expect(r.error, r.stdout).toBeUndefined()
+    for (const r of runs) expect([r.code, r.signal, r.error, !!r.result], r.stdout).toEqual([0, null, undefined, true])
     expect(runs.flatMap((r) => r.result!.applied.map((a) => a.id)).sort()).toEqual([SEED, ROLES])
     expect(await db.query('select * from "Setting" order by "key"')).toEqual(settings)
     expect(await ids(db)).toEqual(PRISMA_IDS)
