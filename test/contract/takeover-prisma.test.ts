@@ -1,10 +1,11 @@
 // Taking over Prisma Migrate (issue 12): its folder read as Prisma reads it, `_prisma_migrations` adopted as
 // `prisma migrate deploy` reads it, kept in step for a switch back. Fixtures: test/prisma-fixtures.ts (the real
 // prisma CLI cannot run here: its schema engine is downloaded from Prisma's server at install time).
-import { appendFile, readFile, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createMigrator } from '../../src/index.js'
+import { loadRevisions } from '../../src/revisions/load.js'
 import {
   PRISMA_IDS,
   prismaDeploy,
@@ -26,6 +27,21 @@ const settings = [
   { key: 'plan', value: 'free' },
   { key: 'theme', value: 'dark' },
 ]
+
+describe('Prisma folders are read as Prisma reads them', () => {
+  const lite = { dollarQuotes: false, brackets: true, nestedComments: false }
+  it("folder names are the ids, the whole file is the up step, a down.sql beside it is the down step; a folder without migration.sql is refused", async () => {
+    const dir = await prismaFolder('sqlite')
+    await writeFile(join(dir, INIT, 'down.sql'), 'DROP TABLE "Setting";\nDROP TABLE "User";\n')
+    const revs = await loadRevisions({ dir }, lite)
+    expect(revs.map((r) => [r.id, r.name, r.origin?.key])).toEqual(PRISMA_IDS.map((id) => [id, id.slice(15), id]))
+    expect(revs[0]!.origin!.hash).toBe(await sha256File(join(dir, INIT, 'migration.sql')))
+    expect(revs[0]!.down?.kind === 'sql' && revs[0]!.down.statements.map((s) => s.text)).toEqual(['DROP TABLE "Setting"', 'DROP TABLE "User"'])
+    expect(revs[1]!.down).toBeNull()
+    await mkdir(join(dir, '20240501000000_empty'))
+    await expect(loadRevisions({ dir }, lite)).rejects.toMatchObject({ code: 'INVALID_REVISION', message: expect.stringContaining('holds a migration.sql, this one does not') })
+  })
+})
 
 describe.each(targets)('taking over Prisma Migrate ($name)', (target) => {
   /** Everything a takeover could touch, every row of it. */
