@@ -11,7 +11,7 @@ import { SUPABASE_FILES, SUPABASE_IDS, supabaseBin, supabaseProject, supabaseRep
 import { failure, quiet } from './support.js'
 import { targets, type TestDatabase } from './targets.js'
 
-const HISTORY = ['boot_migrate_history', 'supabase_migrations.*']
+const HISTORY = ['boot_migrate_history', 'supabase_migrations.*', 'supabase_migrations.schema_migrations']
 const [INIT, SEED, RLS, INDEX] = SUPABASE_IDS as [string, string, string, string]
 const settings = [
   { key: 'indexed', value: 'yes' },
