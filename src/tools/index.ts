@@ -7,6 +7,7 @@ import { flyway } from './flyway.js'
 import { golangMigrate } from './golang-migrate.js'
 import { goose } from './goose.js'
 import { prisma } from './prisma.js'
+import { supabase } from './supabase.js'
 import type { Tool } from './tool.js'
 
 /**
@@ -28,6 +29,7 @@ import type { Tool } from './tool.js'
 export const TOOLS: readonly Tool[] = [
   drizzle,
   prisma,
+  supabase,
   flyway,
   golangMigrate,
   goose,

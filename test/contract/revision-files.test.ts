@@ -188,15 +188,6 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
       expect(error.file).toBe(join(dir, 'R__views.sql'))
     })
 
-    it('Prisma Migrate: migration_lock.toml and <timestamp>_name/migration.sql (not taken for drizzle-kit 1.0)', async () => {
-      const dir = await revisions({ 'migration_lock.toml': 'provider = "postgresql"\n' })
-      await mkdir(join(dir, '20240101000000_init'))
-      await writeFile(join(dir, '20240101000000_init', 'migration.sql'), 'create table users (x int);\n')
-      const error = await refused(dir)
-      expect(error.message).toContain("looks like Prisma Migrate's layout")
-      expect(error.file).toBe(join(dir, 'migration_lock.toml'))
-    })
-
     it('goose: a -- +goose annotation in a file of boot-migrate\'s format (a file mixing both) is refused, with the line', async () => {
       const dir = await revisions({ '20240101000000_users.sql': '-- migrate:up\ncreate table users (x int);\n\n-- +goose Down\ndrop table users;\n' })
       const error = await refused(dir)
