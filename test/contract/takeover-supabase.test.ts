@@ -33,10 +33,10 @@ describe('Supabase folders are detected', () => {
     expect((await loadRevisions({ dir: other }, PG))[0]!.origin?.tool).toBe('supabase')
     // Not without it: a plain folder of timestamped files is not taken for the CLI's.
     const plain = await revisions({ '20240101000000_a.sql': '-- migrate:up\ncreate table a (x int);\n' })
-    expect((await loadRevisions({ dir: plain }, PG))[0]!.origin).toBeUndefined()
+    expect((await loadRevisions({ dir: plain }, PG))[0]!.origin?.tool).not.toBe('supabase')
     // Nor dbmate's files that happen to sit in supabase/migrations.
     for (const f of [`${INIT}_init.sql`, `${SEED}_seed.sql`]) await writeFile(join(other, f), `-- migrate:up\n${SUPABASE_FILES[f]}`)
-    expect((await loadRevisions({ dir: other, format: undefined }, PG)).every((r) => !r.origin)).toBe(true)
+    expect((await loadRevisions({ dir: other, format: undefined }, PG)).every((r) => r.origin?.tool !== 'supabase')).toBe(true)
   })
 })
 
