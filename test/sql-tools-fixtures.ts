@@ -1,12 +1,13 @@
 // Folders and histories of golang-migrate, goose and dbmate, for the takeover tests (issue 12).
 //
 // dbmate is real where it is installed (npm `dbmate`, binary from `@dbmate/linux-x64`): DBMATE_BIN, else
-// /work/tools/dbmate or this repo's node_modules. goose and golang-migrate ship as Go binaries only (no npm or
+// this repo's node_modules (a devDependency). goose and golang-migrate ship as Go binaries only (no npm or
 // Debian package here): their histories are written as the tools write them, following their source:
 //   golang-migrate v4 database/postgres/postgres.go ensureVersionTable + SetVersion, database/sqlite3/sqlite3.go:
 //     schema_migrations (version bigint not null primary key, dirty boolean not null), one row: the current version;
 //   goose v3 internal/dialects/postgres.go / sqlite3.go CreateTable + InsertVersion, and EnsureDBVersion's first row (0, true):
 //     goose_db_version (id, version_id, is_applied, tstamp), a row (version, true) per migration applied.
+import { fileURLToPath } from 'node:url'
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, writeFile } from 'node:fs/promises'
@@ -99,7 +100,7 @@ export async function upFiles(list: Migration[]): Promise<string[]> {
 export const historyTable = (tool: ToolName) => (tool === 'goose' ? 'goose_db_version' : 'schema_migrations')
 
 export const dbmateBin = (() => {
-  const candidates = [process.env.DBMATE_BIN, '/work/tools/dbmate/node_modules/.bin/dbmate', resolve('node_modules/.bin/dbmate')]
+  const candidates = [process.env.DBMATE_BIN, fileURLToPath(new URL('../node_modules/.bin/dbmate', import.meta.url))]
   return candidates.find((c) => c && existsSync(c) && spawnSync(c, ['--version']).status === 0)
 })()
 

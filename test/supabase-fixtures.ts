@@ -1,8 +1,9 @@
 // Supabase CLI projects and histories. The histories are made by the real CLI (npm `supabase`, which ships its binary
-// in a platform package) when it is found: $SUPABASE_BIN, /work/tools/supabase/node_modules/.bin/supabase, or
+// in a platform package) when it is found: $SUPABASE_BIN, this repo's node_modules (a devDependency pinned to 2.117.0, the release whose platform builds the registry serves), or
 // `supabase` on the PATH (SUPABASE_BIN=none: never). Without it they follow the CLI's documented behaviour (https://supabase.com/docs/reference/cli/supabase-migration-up,
 // pkg/migration/history.go and file.go in supabase/cli: the table, one row per file with its version, name and
 // statements, written in the batch that runs the file), and the suite prints that it used this stand-in.
+import { fileURLToPath } from 'node:url'
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
@@ -64,12 +65,12 @@ export async function supabaseTruncated(project: string, count: number): Promise
 }
 
 // SUPABASE_BIN=none: use the stand-in even where the CLI is installed.
-const found = process.env.SUPABASE_BIN === 'none' ? undefined : [process.env.SUPABASE_BIN, '/work/tools/supabase/node_modules/.bin/supabase', 'supabase'].find(
+const found = process.env.SUPABASE_BIN === 'none' ? undefined : [process.env.SUPABASE_BIN, fileURLToPath(new URL('../node_modules/.bin/supabase', import.meta.url)), 'supabase'].find(
   (bin) => bin && (bin.includes('/') ? existsSync(bin) : true) && spawnSync(bin, ['--version'], { encoding: 'utf8', timeout: 30_000 }).status === 0,
 )
 /** The real CLI's path, or undefined. */
 export const supabaseBin: string | undefined = found
-if (!found) console.log('supabase CLI not found ($SUPABASE_BIN, /work/tools/supabase, PATH): Supabase histories are made by a stand-in that follows its documentation')
+if (!found) console.log('supabase CLI not found ($SUPABASE_BIN, node_modules, PATH): Supabase histories are made by a stand-in that follows its documentation')
 
 const dbUrl = (url: string) => `${url}${url.includes('?') ? '&' : '?'}sslmode=disable`
 
