@@ -50,8 +50,11 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         const kind = dialect.classify(e)
         const retry = kind === 'transient' || kind === 'connection-lost'
         if (!retry || Date.now() + delay > deadline || signal.aborted) {
-          const why = retry ? ` after trying for ${Math.round(settings.connectTimeout / 1000)}s` : ''
-          throw new MigrationError('DATABASE_UNREACHABLE', `Cannot reach ${dialect.display}${why}: ${messageOf(e)}`, { cause: e })
+          const t = settings.connectTimeout
+          const why = retry ? ` after trying for ${t < 10_000 ? `${t / 1000}s` : `${Math.round(t / 1000)}s`} (connectTimeout, --connect-timeout in the CLI)` : ''
+          throw new MigrationError('DATABASE_UNREACHABLE', `Cannot reach ${dialect.display}${why}: ${messageOf(e)}. Check that the server is running and that the URL names it.`, {
+            cause: e,
+          })
         }
         if (state.status !== 'waiting-for-database') log.warn(`${dialect.display} is not reachable yet (${messageOf(e)}); retrying`)
         status('waiting-for-database')
@@ -76,6 +79,7 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         schema: settings.schema,
         instanceId: settings.instanceId,
         ddlLockTimeout: settings.ddlLockTimeout,
+        connectTimeout: settings.connectTimeout,
         lockStale: settings.lockStale,
         debug: (m) => log.debug(m),
         drizzle: { ...settings.drizzle, ...(options.db === undefined ? {} : { db: { fullSchema: schemaOfDb(options.db) } }) },
