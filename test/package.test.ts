@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { cp, mkdir, mkdtemp, readFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -94,6 +94,12 @@ describe('examples', () => {
     child.kill('SIGTERM')
     expect(await new Promise((resolve) => child.on('exit', (code) => resolve(code)))).toBe(0)
     expect(await client(url)`select count(*)::int as n from boot_migrate_history`).toEqual([{ n: 2 }])
+  })
+
+  it('the README gives every example a line, and its quick start ends its client', async () => {
+    const readme = await readFile(join(root, 'README.md'), 'utf8')
+    for (const name of await readdir(join(root, 'examples'))) expect(readme).toMatch(new RegExp(`^- \`${name}\`: `, 'm'))
+    expect(readme).toContain('await sql.end()')
   })
 
   it('the PostgreSQL examples refuse to start without DATABASE_URL instead of using a database nobody named', () => {
