@@ -34,6 +34,16 @@ export interface Runner {
   dirty(running: HistoryRow[], revisions: Revision[], conn: Connection): Promise<MigrationError>
 }
 
+const NO_ANSWER = Symbol('no answer')
+
+/** `p`, or a rejection with NO_ANSWER after `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(NO_ANSWER), ms)))
+  p.catch(() => undefined)
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
+}
+
 export function createRunner(options: MigrateOptions, log: Log, state: HealthState, emit: Emit, signal: AbortSignal): Runner {
   const status = (s: MigrationStatus) => void (state.status = s)
   const aborted = (during: string) => {
@@ -44,9 +54,17 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
     const deadline = Date.now() + settings.connectTimeout
     for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
       try {
-        return await fn()
+        // Bounded too: a server that answers but never completes the handshake (an HTTP port, a proxy with no
+        // backend) makes postgres.js reconnect forever without rejecting.
+        return await within(fn(), Math.max(deadline - Date.now(), 5_000))
       } catch (e) {
         if (e instanceof MigrationError) throw e
+        if (e === NO_ANSWER)
+          throw new MigrationError(
+            'DATABASE_UNREACHABLE',
+            `Cannot reach ${dialect.display}: no answer within connectTimeout (${settings.connectTimeout} ms; --connect-timeout in the CLI). ` +
+              'Something accepts connections there but does not complete the database handshake: check the host, the port and that it is the database server.',
+          )
         const kind = dialect.classify(e)
         const retry = kind === 'transient' || kind === 'connection-lost'
         if (!retry || Date.now() + delay > deadline || signal.aborted) {

@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { eventually } from './contract/support.js'
@@ -96,6 +97,23 @@ describe('the CLI in its first hour', () => {
     expect(r.err).toMatch(/^DATABASE_UNREACHABLE: Cannot reach postgres:\/\/nobody@127\.0\.0\.1:1\/none after trying for 0\.3s \(connectTimeout, --connect-timeout in the CLI\)/m)
     expect(cli(['status', '--connect-timeout', 'soon', '--url', 'postgres://nobody@127.0.0.1:1/none', '--dir', dir])).toMatchObject({ code: 2, err: expect.stringContaining('--connect-timeout takes a number') })
   })
+
+  it('a port that accepts connections but is no database server fails with DATABASE_UNREACHABLE instead of hanging', async () => {
+    // postgres.js reconnects forever to a server that answers its startup message with HTTP.
+    const server = createServer((s) => {
+      s.on('error', () => undefined)
+      s.once('data', () => s.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n'))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const { port } = server.address() as AddressInfo
+      const r = background(['status', '--json', '--connect-timeout', '300', '--url', `postgres://x@127.0.0.1:${port}/x`, '--dir', await revisions({})])
+      expect(await r.exit).toBe(1)
+      expect(JSON.parse(r.out()).error).toEqual({ code: 'DATABASE_UNREACHABLE', message: expect.stringContaining('no answer within connectTimeout (300 ms') })
+    } finally {
+      server.close()
+    }
+  }, 30_000)
 
   it('init leaves nothing to apply; the first revision is applied once it is written', async () => {
     const url = await freshDatabase()
