@@ -3,7 +3,7 @@ import { init, newRevision } from './cli-files.js'
 import { needUrl, number, options, parse, Usage, type Parsed } from './cli/args.js'
 import { help, version } from './cli/help.js'
 import { offlineRevisions } from './cli/offline.js'
-import { cliLogger, red, redErr, statusText, table } from './cli/output.js'
+import { clearLive, cliLogger, red, redErr, statusText, table } from './cli/output.js'
 import { progress } from './cli/progress.js'
 import { isMigrationError, messageOf } from './errors.js'
 import { createMigrator, type Migrator } from './migrator.js'
@@ -34,6 +34,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const usage = e instanceof Usage
     const error = usage ? { code: 'USAGE', message: e.message } : isMigrationError(e) ? { code: e.code, message: e.message } : { code: 'MIGRATION_FAILED', message: messageOf(e) }
+    clearLive()
     if (json) console.log(JSON.stringify({ error }))
     else console.error(usage ? e.message : redErr(`${error.code}: ${error.message}`))
     return usage ? USAGE : FAILED

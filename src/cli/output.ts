@@ -22,6 +22,22 @@ export function statusText(s: StatusReport): string {
   return `${table(rows)}\n\ncurrent ${s.current ?? 'none'}, head ${s.head ?? 'none'}, ${s.pending.length} pending${s.dirty.length ? red(`, dirty: ${s.dirty.join(', ')}`) : ''}`
 }
 
+/** A progress line shown in place on a terminal: cleared before any other line is written to stderr. */
+let live = false
+export function liveLine(text: string) {
+  process.stderr.write(`\r\x1b[K${text}`)
+  live = true
+}
+export function clearLive() {
+  if (live) process.stderr.write('\r\x1b[K')
+  live = false
+}
+/** A whole line on stderr. */
+export function errLine(text: string) {
+  clearLive()
+  process.stderr.write(`${text}\n`)
+}
+
 /** One JSON object per line on stderr: logs and events in --json mode, so stdout stays one document. */
 export const jsonLine = (o: Record<string, unknown>) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...o })}\n`)
 
@@ -37,7 +53,7 @@ export function cliLogger(json: boolean): Logger {
       if (level === 'debug' && !process.env.BOOT_MIGRATE_DEBUG) return
       const { name: _name, ...rest } = fields
       if (json) jsonLine({ level, message, ...rest })
-      else process.stderr.write(`[boot-migrate] ${level === 'warn' || level === 'error' ? `${level}: ` : ''}${message}\n`)
+      else errLine(`[boot-migrate] ${level === 'warn' || level === 'error' ? `${level}: ` : ''}${message}`)
     }
   // A `child` makes the migrator pass (fields, message), as to pino.
   const logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger }

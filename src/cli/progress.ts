@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import { loadDriver } from '../dialects/driver.js'
 import type { Migrator } from '../migrator.js'
 import type { MigrateOptions } from '../types.js'
-import { jsonLine } from './output.js'
+import { clearLive, errLine, jsonLine, liveLine } from './output.js'
 
 interface IndexProgress {
   phase: string
@@ -47,7 +47,6 @@ export function progress(migrator: Migrator, o: MigrateOptions, json: boolean): 
   const appName = `boot-migrate ${o.instanceId ?? `${hostname()}:${process.pid}`}`.slice(0, 63)
   let sql: Sql | undefined
   let timer: NodeJS.Timeout | undefined
-  let shown = false
   let running: { id: string; name: string; since: number } | undefined
 
   const indexBuild = async (): Promise<IndexProgress | undefined> => {
@@ -80,18 +79,15 @@ export function progress(migrator: Migrator, o: MigrateOptions, json: boolean): 
       return
     }
     const line = `[boot-migrate] ${rev.id}_${rev.name} running for ${seconds(elapsedMs)}${index ? `; ${describeIndex(index)}` : ''}`
-    if (tty) {
-      process.stderr.write(`\r\x1b[K${line}`)
-      shown = true
-    } else process.stderr.write(`${line}\n`)
+    if (tty) liveLine(line)
+    else errLine(line)
   }
 
   const clear = () => {
     clearInterval(timer)
     timer = undefined
     running = undefined
-    if (shown) process.stderr.write('\r\x1b[K')
-    shown = false
+    clearLive()
   }
 
   const offs = [
