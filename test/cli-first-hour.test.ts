@@ -48,6 +48,7 @@ describe('the CLI in its first hour', () => {
     const status = cli(['status', '--help']).out
     expect(status).toContain('--exit-code')
     expect(status).toContain('Exit codes')
+    expect(cli(['help', 'down']).out).toBe(down.out)
     for (const c of ['init', 'new', 'up', 'history', 'current', 'heads', 'check', 'stamp', 'resolve', 'sql', 'wait']) expect(cli([c, '--help']).out).toContain(`Usage: boot-migrate ${c}`)
   })
 

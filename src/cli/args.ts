@@ -62,6 +62,8 @@ export function parse(argv: string[]): Parsed {
   }
   const { values, positionals } = parsed
   const [command = '', arg, ...rest] = positionals
+  // `boot-migrate help [command]` is `boot-migrate [command] --help`.
+  if (command === 'help') return { command: arg && COMMANDS[arg] ? arg : '', arg: undefined, values: { ...values, help: true }, json }
   const result: Parsed = { command, arg, values, json }
   if (!command || values.help || values.version) return result
   const c = COMMANDS[command]
