@@ -1,18 +1,22 @@
 import { defineConfig } from 'tsup'
 
+// One copy of the library per format: the entry points share chunks. The CLI's shebang comes from src/cli.ts.
+const shared = { target: 'node20', sourcemap: false, splitting: true } as const
+
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts', testing: 'src/testing.ts' },
-    format: ['esm', 'cjs'],
-    dts: true,
-    target: 'node20',
-    sourcemap: false,
-    splitting: false,
+    ...shared,
+    entry: { index: 'src/index.ts', testing: 'src/testing.ts', cli: 'src/cli.ts' },
+    format: ['esm'],
+    // Stale chunks of an earlier build would ship too; each format cleans only its own files, so the two builds never race.
+    clean: ['*.js', '*.d.ts'],
+    dts: { entry: { index: 'src/index.ts', testing: 'src/testing.ts' } },
   },
   {
-    entry: { cli: 'src/cli.ts' },
-    format: ['esm'],
-    target: 'node20',
-    banner: { js: '#!/usr/bin/env node' },
+    ...shared,
+    entry: { index: 'src/index.ts', testing: 'src/testing.ts' },
+    format: ['cjs'],
+    clean: ['*.cjs', '*.d.cts'],
+    dts: { entry: { index: 'src/index.ts', testing: 'src/testing.ts' } },
   },
 ])

@@ -70,9 +70,13 @@ export async function newRevision(dir: string, name: string, js = false): Promis
   return file
 }
 
-/** `boot-migrate init`: the folder and a first revision; refuses a folder that already has revisions. */
+/**
+ * `boot-migrate init`: the folder, and no revision: an empty one would be applied by the next `up` and then
+ * refuse the filled-in file as edited (CHECKSUM_MISMATCH). Refuses a folder that already has revisions.
+ */
 export async function init(dir: string): Promise<string> {
   if ((await list(dir)).some((f) => ID.test(f)))
     throw new MigrationError('INVALID_OPTIONS', `${dir} already holds revisions; use \`boot-migrate new <name>\` to add one.`)
-  return newRevision(dir, 'init')
+  await mkdir(dir, { recursive: true })
+  return dir
 }

@@ -45,6 +45,15 @@ export function down(r: Runner, opts: DownOptions = {}): Promise<DownResult> {
 /** The revision with the down step to run: the code's, or the one kept in the history when the code no longer ships it. */
 function reversible(entry: HistoryEntry, local: Revision[], dialect: Dialect): Revision {
   const rev = local.find((x) => x.id === entry.id)
+  // A file edited after it was applied is refused here as `up` refuses it: its down script was written for
+  // what the file says now, not for what ran.
+  if (rev && entry.checksum && rev.checksum && entry.checksum !== rev.checksum)
+    throw new MigrationError(
+      'CHECKSUM_MISMATCH',
+      `${rev.source} was changed after it was applied (checksum ${entry.checksum.slice(0, 12)} in the database, ${rev.checksum.slice(0, 12)} in the file), ` +
+        'so its down script may not undo what ran; nothing was reverted. Restore the file as it was applied, then run down again.',
+      { revision: rev.id, file: rev.source },
+    )
   if (rev?.down) return rev
   if (!rev && entry.downSql) {
     const statements = splitStatements(entry.downSql, dialect.syntax)

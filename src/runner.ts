@@ -37,6 +37,16 @@ export interface Runner {
 /** Revision lists whose notices were logged: once per process, not on every boot. */
 const noticed = new WeakSet<Revision[]>()
 
+const NO_ANSWER = Symbol('no answer')
+
+/** `p`, or a rejection with NO_ANSWER after `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(NO_ANSWER), ms)))
+  p.catch(() => undefined)
+  return Promise.race([p, late]).finally(() => clearTimeout(timer))
+}
+
 export function createRunner(options: MigrateOptions, log: Log, state: HealthState, emit: Emit, signal: AbortSignal): Runner {
   const status = (s: MigrationStatus) => void (state.status = s)
   const aborted = (during: string) => {
@@ -47,14 +57,25 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
     const deadline = Date.now() + settings.connectTimeout
     for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
       try {
-        return await fn()
+        // Bounded too: a server that answers but never completes the handshake (an HTTP port, a proxy with no
+        // backend) makes postgres.js reconnect forever without rejecting.
+        return await within(fn(), Math.max(deadline - Date.now(), 5_000))
       } catch (e) {
         if (e instanceof MigrationError) throw e
+        if (e === NO_ANSWER)
+          throw new MigrationError(
+            'DATABASE_UNREACHABLE',
+            `Cannot reach ${dialect.display}: no answer within connectTimeout (${settings.connectTimeout} ms; --connect-timeout in the CLI). ` +
+              'Something accepts connections there but does not complete the database handshake: check the host, the port and that it is the database server.',
+          )
         const kind = dialect.classify(e)
         const retry = kind === 'transient' || kind === 'connection-lost'
         if (!retry || Date.now() + delay > deadline || signal.aborted) {
-          const why = retry ? ` after trying for ${Math.round(settings.connectTimeout / 1000)}s` : ''
-          throw new MigrationError('DATABASE_UNREACHABLE', `Cannot reach ${dialect.display}${why}: ${messageOf(e)}`, { cause: e })
+          const t = settings.connectTimeout
+          const why = retry ? ` after trying for ${t < 10_000 ? `${t / 1000}s` : `${Math.round(t / 1000)}s`} (connectTimeout, --connect-timeout in the CLI)` : ''
+          throw new MigrationError('DATABASE_UNREACHABLE', `Cannot reach ${dialect.display}${why}: ${messageOf(e)}. Check that the server is running and that the URL names it.`, {
+            cause: e,
+          })
         }
         if (state.status !== 'waiting-for-database') log.warn(`${dialect.display} is not reachable yet (${messageOf(e)}); retrying`)
         status('waiting-for-database')
@@ -79,6 +100,7 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         schema: settings.schema,
         instanceId: settings.instanceId,
         ddlLockTimeout: settings.ddlLockTimeout,
+        connectTimeout: settings.connectTimeout,
         lockStale: settings.lockStale,
         debug: (m) => log.debug(m),
         ...(options.db === undefined ? {} : { drizzleDb: { fullSchema: schemaOfDb(options.db) } }),

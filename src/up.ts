@@ -42,7 +42,7 @@ export function up(r: Runner): Promise<MigrateResult> {
       )
     }
     if (!p.pending.length && !p.running.length) return finish(p, [], true)
-    if (settings.mode === 'wait') return finish(await waitForTarget(r, dialect, revisions, settings, track), [], true)
+    if (settings.mode === 'wait') return finish(await waitForTarget(r, dialect, revisions, settings, track, p), [], true)
     r.aborted('before migrating')
 
     return r.withLock(dialect, settings, async (conn, apply) => {
@@ -75,23 +75,50 @@ export function up(r: Runner): Promise<MigrateResult> {
 }
 
 /** `mode: 'wait'`: polls the history (one query each time) until another process has reached the target. */
-async function waitForTarget(r: Runner, dialect: Dialect, revisions: Revision[], settings: Settings, track: (p: Plan) => Plan): Promise<Plan> {
+async function waitForTarget(r: Runner, dialect: Dialect, revisions: Revision[], settings: Settings, track: (p: Plan) => Plan, first: Plan): Promise<Plan> {
   const since = Date.now()
+  let last = first
+  /** What is awaited: the pending revisions, and those marked running (by a process applying them now, or by one that died). */
+  const awaited = (p: Plan) => [...p.running.map((x) => `${x.id} (marked running)`), ...p.pending.map(label)].join(', ')
   r.status('waiting-for-migration')
-  r.log.info(`waiting for another process to apply ${r.state.pending.join(', ')} (mode: wait)`)
+  r.log.info(`waiting for another process to apply ${awaited(first)} (mode: wait)`)
   for (let delay = 100; ; delay = Math.min(delay * 2, 500)) {
     const waited = Date.now() - since
-    if (waited >= settings.waitTimeout)
-      throw new MigrationError(
-        'WAIT_TIMEOUT',
-        `Waited ${Math.round(waited / 1000)}s for another process to apply ${r.state.pending.join(', ')}; mode 'wait' never migrates. ` +
-          'Check the process that should migrate (init container, CI job or a replica in mode "migrate").',
-      )
+    if (waited >= settings.waitTimeout) throw waitTimeout(last, revisions, waited)
     await sleep(Math.min(jitter(delay), settings.waitTimeout - waited), r.signal)
     r.aborted('while waiting for another process to migrate')
     const p = track(plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), settings))
     if (!p.pending.length && !p.running.length) return p
+    last = p
   }
+}
+
+/**
+ * Waiting ran out. A revision still marked running is named with the command that resolves it: a wait replica
+ * cannot tell a slow no-transaction revision from one whose process died, but a human can.
+ */
+function waitTimeout(p: Plan, revisions: Revision[], waitedMs: number): MigrationError {
+  const waited = `Waited ${Math.round(waitedMs / 1000)}s`
+  if (p.running.length) {
+    const first = p.running[0]!.id
+    const names = p.running.map((row) => {
+      const rev = revisions.find((x) => x.id === row.id)
+      return rev ? `${label(rev)} (${rev.source})` : row.id
+    })
+    return new MigrationError(
+      'DIRTY',
+      `${waited} for another process to migrate, but the database is dirty: revision ${names.join(', ')} is marked running, so no process will apply ` +
+        `${p.pending.length ? `it or ${p.pending.map(label).join(', ')}` : 'it'} until a human resolves it (unless a process is applying it right now). ` +
+        `Inspect the database, then run \`boot-migrate resolve ${first} --applied\` if its effects are all there, or \`boot-migrate resolve ${first} --rolled-back\` once none are.`,
+      { revision: first },
+    )
+  }
+  return new MigrationError(
+    'WAIT_TIMEOUT',
+    `${waited} for another process to apply ${p.pending.map(label).join(', ')}; mode 'wait' never migrates. ` +
+      'Check the process that should migrate (init container, CI job or a replica in mode "migrate").',
+    { ...(p.pending[0] ? { revision: p.pending[0].id } : {}) },
+  )
 }
 
 /** `each`: one group per revision; `all`: one group, which a no-transaction revision cannot join. */

@@ -28,13 +28,13 @@ describe('the boot-migrate CLI', () => {
     expect(cli(['status', '--dir', '.'])).toMatchObject({ code: 2, err: expect.stringContaining('DATABASE_URL') })
   })
 
-  it('init creates the folder with a first revision, new adds the next ids, and init refuses a folder with revisions', async () => {
+  it('init creates the folder, new adds the next ids, and init refuses a folder with revisions', async () => {
     const dir = join(await mkdtemp(join(tmpdir(), 'bm-cli-')), 'migrations')
     expect(cli(['init', '--dir', dir]).code).toBe(0)
     expect(cli(['new', 'Add users table', '--dir', dir]).code).toBe(0)
-    expect(cli(['new', 'seed', '--js', '--dir', dir, '--json']).json()).toEqual({ file: join(dir, '0003_seed.mjs') })
-    expect((await readdir(dir)).sort()).toEqual(['0001_init.sql', '0002_add_users_table.sql', '0003_seed.mjs'])
-    expect(await readFile(join(dir, '0002_add_users_table.sql'), 'utf8')).toMatch(/-- migrate:up[\s\S]*-- migrate:down/)
+    expect(cli(['new', 'seed', '--js', '--dir', dir, '--json']).json()).toEqual({ file: join(dir, '0002_seed.mjs') })
+    expect((await readdir(dir)).sort()).toEqual(['0001_add_users_table.sql', '0002_seed.mjs'])
+    expect(await readFile(join(dir, '0001_add_users_table.sql'), 'utf8')).toMatch(/-- migrate:up[\s\S]*-- migrate:down/)
     expect(cli(['init', '--dir', dir]).code).toBe(1)
   })
 

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { cp, mkdir, mkdtemp } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readdir, readFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -57,6 +57,27 @@ describe('the published package', () => {
   })
 })
 
+describe('the npm package', () => {
+  it('npm pack ships dist (built by prepack), LICENSE and README, and one copy of the library per format', async () => {
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'))
+    // A fresh clone has no dist: prepack builds it. (--ignore-scripts here: the other test files use this dist.)
+    expect(pkg.scripts.prepack).toMatch(/^npm run build\b/)
+    const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })
+    expect(r.status, r.stderr).toBe(0)
+    const files: string[] = JSON.parse(r.stdout)[0].files.map((f: { path: string }) => f.path)
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/cli.js', 'dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/testing.js', 'dist/testing.cjs']))
+    expect(files.filter((f) => !f.startsWith('dist/') && !['LICENSE', 'README.md', 'package.json'].includes(f))).toEqual([])
+    expect(await readFile(join(root, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n\nCopyright \(c\) 2026 boot-migrate contributors/)
+    // The core (here: the planner's checksum message) is in one shared chunk per format, not in every entry point.
+    const core: string[] = []
+    for (const f of files.filter((f) => /^dist\/.*\.c?js$/.test(f)))
+      if ((await readFile(join(root, f), 'utf8')).includes('was changed after it was applied (checksum')) core.push(f)
+    expect(core.filter((f) => f.endsWith('.js'))).toHaveLength(1)
+    expect(core.filter((f) => f.endsWith('.cjs'))).toHaveLength(1)
+    expect((await readFile(join(root, 'dist/cli.js'), 'utf8')).startsWith('#!/usr/bin/env node\n')).toBe(true)
+  })
+})
+
 describe('examples', () => {
   it('the PostgreSQL service answers 503 on /readyz until migrated, then 200, and serves the migrated table', async () => {
     const url = await freshDatabase()
@@ -73,6 +94,22 @@ describe('examples', () => {
     child.kill('SIGTERM')
     expect(await new Promise((resolve) => child.on('exit', (code) => resolve(code)))).toBe(0)
     expect(await client(url)`select count(*)::int as n from boot_migrate_history`).toEqual([{ n: 2 }])
+  })
+
+  it('the README gives every example a line, and its quick start ends its client', async () => {
+    const readme = await readFile(join(root, 'README.md'), 'utf8')
+    for (const name of await readdir(join(root, 'examples'))) expect(readme).toMatch(new RegExp(`^- \`${name}\`: `, 'm'))
+    expect(readme).toContain('await sql.end()')
+  })
+
+  it('the PostgreSQL examples refuse to start without DATABASE_URL instead of using a database nobody named', () => {
+    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' }
+    const service = spawnSync(process.execPath, [join(root, 'examples/postgres-service/server.mjs')], { env, encoding: 'utf8', timeout: 20_000 })
+    expect(service.status).toBe(2)
+    expect(service.stderr).toContain('Set DATABASE_URL')
+    const handler = spawnSync(process.execPath, [join(root, 'examples/serverless/handler.mjs')], { env, encoding: 'utf8', timeout: 20_000 })
+    expect(handler.status).toBe(1)
+    expect(handler.stderr).toContain('Set DATABASE_URL')
   })
 
   it('the serverless handler migrates on the cold start and answers warm calls', async () => {

@@ -6,7 +6,12 @@ import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
 import { createMigrator } from 'boot-migrate'
 
-const url = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+// No fallback: a default would create the example's tables in a database nobody named.
+const url = process.env.DATABASE_URL
+if (!url) {
+  console.error('Set DATABASE_URL to the database to use, e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/notes node examples/postgres-service/server.mjs')
+  process.exit(2)
+}
 const sql = postgres(url, { max: 5 })
 const migrator = createMigrator({
   client: sql, // the app's pool: the no-op boot costs one query on it

@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
 import { migrate } from 'boot-migrate'
 
+// No fallback: without a URL postgres.js would connect to a database named after the OS user (often `root`).
+if (!process.env.DATABASE_URL) throw new Error('Set DATABASE_URL to the database the handler uses, e.g. postgres://postgres@127.0.0.1:5432/notes')
 const sql = postgres(process.env.DATABASE_URL, { max: 1 })
 const dir = fileURLToPath(new URL('../postgres-service/migrations', import.meta.url))
 

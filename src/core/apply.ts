@@ -144,6 +144,9 @@ async function inTransaction(run: ApplyRun, group: Revision[], direction: Direct
         throw ddlTimeout(run, group, attempt, cause, 'Nothing of it is applied.')
       }
       if (await recordedElsewhere(run, at.rev, direction)) throw doneElsewhere(run, at.rev, cause)
+      const role = at.statement ? undefined : roleChanged(run, at.rev, direction, cause)
+      if (role)
+        throw new MigrationError('MIGRATION_FAILED', `${role} The revision was rolled back: nothing of it is applied.`, { revision: at.rev.id, file: at.rev.source, cause })
       throw revisionFailure(at.rev, cause, { kind: 'rolled-back' }, at.statement)
     }
   }
@@ -257,10 +260,41 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction): Prom
     }
   }
   const duration = Math.round(performance.now() - t0)
-  if (direction === 'up') await conn.query(h.finish, [duration, rev.id])
-  else await conn.query(h.remove, [rev.id])
-  await keepOld(run, conn, rev, direction)
+  try {
+    if (direction === 'up') await conn.query(h.finish, [duration, rev.id])
+    else await conn.query(h.remove, [rev.id])
+    await keepOld(run, conn, rev, direction)
+  } catch (e) {
+    const role = roleChanged(run, rev, direction, e)
+    if (role)
+      throw new MigrationError(
+        'MIGRATION_FAILED',
+        `${role} Its statements ran outside a transaction and stay applied, but its history row is still "running", so the database is dirty: ` +
+          `fix the revision, then run \`boot-migrate resolve ${rev.id} --applied\`.`,
+        { revision: rev.id, file: rev.source, cause: e },
+      )
+    throw e
+  }
   return duration
+}
+
+/** SET ROLE / SET SESSION AUTHORIZATION in a revision's SQL (LOCAL included: it lasts until the history row is written too). */
+const SETS_ROLE = /\bset\s+(session\s+|local\s+)?(role|session\s+authorization)\b/i
+
+/**
+ * A permission error on the history table right after a revision that changed the role: the row was written
+ * as that role. Said plainly, since "permission denied for table boot_migrate_history" points the wrong way.
+ */
+function roleChanged(run: ApplyRun, rev: Revision, direction: Direction, cause: unknown): string | undefined {
+  const step = stepOf(rev, direction)
+  if ((cause as { code?: unknown })?.code !== '42501' || !messageOf(cause).includes(run.settings.table)) return undefined
+  if (step.kind === 'sql' && !SETS_ROLE.test(step.text)) return undefined
+  return (
+    `Revision ${label(rev)} (${rev.source}) changed the role${step.kind === 'sql' ? ' with SET ROLE' : ''}, and that role was still in force when boot-migrate ` +
+    `recorded the revision in its history table, which that role may not write (${messageOf(cause)}). ` +
+    'End the revision with RESET ROLE (SET LOCAL ROLE would last until its transaction ends, and the history row is written in that transaction), ' +
+    'or grant that role INSERT, UPDATE and DELETE on the history table.'
+  )
 }
 
 /** Waits before retrying what hit a lock conflict, naming who held the lock. */

@@ -50,6 +50,8 @@ export interface DialectConfig {
   schema: string
   instanceId: string
   ddlLockTimeout: number
+  /** How long the caller retries a database that does not answer (ms): one connection attempt never waits longer. */
+  connectTimeout?: number
   /** SQLite: ms after which a lock file that is no longer refreshed is taken over. */
   lockStale?: number
   debug: (message: string) => void

@@ -26,6 +26,13 @@ const NON_TRANSACTIONAL: Array<[RegExp, string]> = [
 
 export const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
 
+/** PostgreSQL's SQL rules without a connection or a driver: what `check` needs offline. */
+export const postgresRules = {
+  name: 'postgres',
+  syntax: SYNTAX,
+  nonTransactional: (s: string) => NON_TRANSACTIONAL.find(([re]) => re.test(s))?.[1],
+} as const
+
 /** 64-bit advisory lock key from schema and table, so two apps in one database do not block each other. */
 function lockKey(schema: string, table: string) {
   const key = createHash('sha256').update(`boot-migrate:${schema}.${table}`).digest().readBigInt64BE(0)
@@ -59,7 +66,8 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
     max: 1,
     idle_timeout: 0,
     max_lifetime: 0,
-    connect_timeout: 10,
+    // Seconds per attempt: 10, or less when the caller gives up sooner (a black-holed host would otherwise cost 10 s).
+    connect_timeout: Math.max(1, Math.min(10, Math.ceil((config.connectTimeout ?? 10_000) / 1000))),
     // Our queries read no arrays: the type lookup would be a second query on a cold boot.
     fetch_types: false,
     onnotice,
@@ -114,7 +122,7 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
       },
     },
     classify: classifyPg,
-    nonTransactional: (s) => NON_TRANSACTIONAL.find(([re]) => re.test(s))?.[1],
+    nonTransactional: postgresRules.nonTransactional,
     waitsForLocks: (s) => CONCURRENT.test(s),
     schemaSnapshot: () => pgSchemaSnapshot(appSql(), config.schema, config.table),
     script: (work) =>

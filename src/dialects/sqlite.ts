@@ -28,6 +28,13 @@ const NON_TRANSACTIONAL: Array<[RegExp, string]> = [
 
 export const DEFAULT_LOCK_STALE = 10_000
 
+/** SQLite's SQL rules without a database or better-sqlite3: what `check --dialect sqlite` needs offline. */
+export const sqliteRules = {
+  name: 'sqlite',
+  syntax: SQLITE_SYNTAX,
+  nonTransactional: (s: string) => NON_TRANSACTIONAL.find(([re]) => re.test(s))?.[1],
+} as const
+
 const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
 const codeOf = (e: unknown) => String((e as SqliteError)?.code ?? '')
 const NOW = `(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`
@@ -85,7 +92,7 @@ export async function sqliteDialect(
       if (/^SQLITE_CONSTRAINT_(PRIMARYKEY|UNIQUE)$/.test(codeOf(e))) return 'duplicate'
       return 'other'
     },
-    nonTransactional: (s) => NON_TRANSACTIONAL.find(([re]) => re.test(s))?.[1],
+    nonTransactional: sqliteRules.nonTransactional,
     waitsForLocks: () => false,
     schemaSnapshot: async () => sqliteSchemaSnapshot(main.db, config.table),
     script: (work) => sqliteScript(work, table, history.create[0]!, `boot-migrate script for ${display}`),

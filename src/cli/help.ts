@@ -1,0 +1,166 @@
+import { readFileSync } from 'node:fs'
+
+/** One command: what it does, the flags of its own, and an example. */
+export interface Command {
+  args: string
+  summary: string
+  flags: string[]
+  /** Flags it accepts besides the common ones (the keys of OPTIONS). */
+  accepts: string[]
+  example: string
+  /** Reads no database: --url is not needed. */
+  offline?: boolean
+}
+
+export const COMMANDS: Record<string, Command> = {
+  init: {
+    args: '',
+    summary: 'create the migrations folder (no revision: add one with `new`)',
+    flags: [],
+    accepts: [],
+    example: 'boot-migrate init --dir db/migrations',
+    offline: true,
+  },
+  new: {
+    args: '<name> [--js]',
+    summary: 'add a revision with the next id (SQL, or a JS module with --js)',
+    flags: ['--js               a JS module exporting up(ctx) and down(ctx) instead of a SQL file'],
+    accepts: ['js'],
+    example: 'boot-migrate new "add users table"',
+    offline: true,
+  },
+  up: {
+    args: '[--to ID]',
+    summary: 'apply pending revisions (same lock and transactions as the library)',
+    flags: ['--to ID            stop after this revision (default: the newest)'],
+    accepts: ['to'],
+    example: 'boot-migrate up --url postgres://app@db/app',
+  },
+  down: {
+    args: '[--to ID | --steps N]',
+    summary: 'revert the newest revisions (default one); --to base reverts all',
+    flags: ['--steps N          revert the N newest applied revisions (default 1)', '--to ID            revert every applied revision newer than ID (base: all of them)'],
+    accepts: ['to', 'steps'],
+    example: 'boot-migrate down --steps 2',
+  },
+  status: {
+    args: '[--exit-code]',
+    summary: 'every revision: applied or pending, when, how long, by whom',
+    flags: ['--exit-code        exit 3 when revisions are pending or one is dirty (for CI); default: exit 0 whatever the state'],
+    accepts: ['exit-code'],
+    example: 'boot-migrate status --exit-code || echo "the database is behind"',
+  },
+  history: { args: '', summary: 'applied revisions, newest first', flags: [], accepts: [], example: 'boot-migrate history --json' },
+  current: { args: '', summary: 'the newest applied revision', flags: [], accepts: [], example: 'boot-migrate current' },
+  heads: { args: '', summary: 'the newest revision this code ships (reads no database)', flags: [], accepts: ['dialect'], example: 'boot-migrate heads', offline: true },
+  check: {
+    args: '[--round-trip] [--exit-code]',
+    summary: 'CI: parse every file, ids, checksums and order (against --url if given)',
+    flags: [
+      '--dialect NAME     postgres (default) or sqlite: the SQL rules to check the files with when no --url is given',
+      '--round-trip       up/down/up each revision on a scratch database next to --url',
+      '--exit-code        with --url: exit 3 when revisions are pending (problems still exit 1)',
+    ],
+    accepts: ['dialect', 'round-trip', 'exit-code'],
+    example: 'boot-migrate check --dialect sqlite --dir migrations',
+    offline: true,
+  },
+  stamp: {
+    args: '<ID>',
+    summary: 'record revisions up to ID as applied without running them',
+    flags: [],
+    accepts: [],
+    example: 'boot-migrate stamp 0003',
+  },
+  resolve: {
+    args: '<ID> --applied|--rolled-back',
+    summary: 'clear a dirty revision after a human has looked',
+    flags: ['--applied          its effects are all there: record it as applied', '--rolled-back      none of its effects are left: forget it, so up runs it again'],
+    accepts: ['applied', 'rolled-back'],
+    example: 'boot-migrate resolve 0004 --applied',
+  },
+  sql: {
+    args: '[--from ID] [--to ID]',
+    summary: 'print the SQL up would run, history writes included (--from: offline)',
+    flags: ['--from ID          the revisions after ID (base: all), without reading the database', '--to ID            stop after this revision'],
+    accepts: ['from', 'to'],
+    example: 'boot-migrate sql --from base > migrate.sql',
+  },
+  wait: {
+    args: '[--timeout MS]',
+    summary: 'block until another process has brought the database to the target',
+    flags: ['--timeout MS       give up after MS milliseconds (default 300000)'],
+    accepts: ['timeout'],
+    example: 'boot-migrate wait --timeout 120000   # in an init container',
+  },
+}
+
+const COMMON = `Options (flags > environment > config file):
+  --url URL             database URL                      $DATABASE_URL
+  --dir DIR             folder of revisions               $BOOT_MIGRATE_DIR (default ./migrations)
+  --table NAME          history table                     $BOOT_MIGRATE_TABLE (default boot_migrate_history)
+  --schema NAME         schema of the history table       $BOOT_MIGRATE_SCHEMA (default public)
+  --config FILE         JSON file with any of the options above and the library's (default ./boot-migrate.json if present)
+  --connect-timeout MS  how long to retry a database that does not answer (default 10000 in the CLI)
+  --json                data as one JSON document on stdout; logs and progress as JSON lines on stderr
+  -h, --help            help for a command
+  -v, --version         the version of boot-migrate`
+
+const EXIT = `Exit codes: 0 success; 1 a migration error or a failed check (the message and its code say which);
+2 bad usage; 3 with --exit-code (status, check): revisions are pending (or, for status, one is dirty).`
+
+export function help(command?: string): string {
+  const c = command ? COMMANDS[command] : undefined
+  if (c)
+    return `boot-migrate ${command}: ${c.summary}
+
+Usage: boot-migrate ${command}${c.args ? ` ${c.args}` : ''} [options]
+${c.flags.length ? `\n${c.flags.map((f) => `  ${f}`).join('\n')}\n` : ''}
+Example:
+  ${c.example}
+
+${COMMON}
+
+${EXIT}`
+  const width = Math.max(...Object.entries(COMMANDS).map(([n, x]) => `${n} ${x.args}`.length))
+  return `boot-migrate: database migrations for the boot path
+
+Usage: boot-migrate <command> [options]     boot-migrate <command> --help for its flags and an example
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([n, x]) => `  ${`${n} ${x.args}`.padEnd(width)}  ${x.summary}`)
+  .join('\n')}
+
+${COMMON}
+
+${EXIT}`
+}
+
+export function version(): string {
+  // dist/cli.js and its chunks sit next to package.json's folder, as src/ does.
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+}
+
+/** The known command nearest to a mistyped one, within two edits (or a prefix). */
+export function didYouMean(word: string): string | undefined {
+  const w = word.toLowerCase()
+  let best: { name: string; d: number } | undefined
+  for (const name of Object.keys(COMMANDS)) {
+    const d = name.startsWith(w) && w.length >= 2 ? 1 : distance(w, name)
+    if (d <= Math.min(2, Math.max(1, Math.floor(name.length / 2))) && (!best || d < best.d)) best = { name, d }
+  }
+  return best?.name
+}
+
+/** Edits (insert, delete, change, swap of neighbours) between two words. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
+    }
+  return d[a.length]![b.length]!
+}
