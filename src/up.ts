@@ -42,6 +42,16 @@ export function up(r: Runner): Promise<MigrateResult> {
       )
     }
     if (!p.pending.length && !p.running.length) return finish(p, [], true)
+    // An empty revision applied today records its checksum and then refuses the SQL written into it tomorrow. Our
+    // format only (dbmate's is the same): other tools' folders keep their tools' meaning.
+    const empty = p.pending.find((x) => (!x.origin || x.origin.tool === 'dbmate') && x.up.kind === 'sql' && !x.up.statements.length)
+    if (empty)
+      throw new MigrationError(
+        'INVALID_REVISION',
+        `${empty.source}: the up section of revision ${label(empty)} is empty. Write its SQL before it is applied: once applied, its checksum ` +
+          'is recorded and the file can no longer change. (A revision meant to do nothing says so with a statement such as "select 1;".)',
+        { revision: empty.id, file: empty.source },
+      )
     if (settings.mode === 'wait') return finish(await waitForTarget(r, dialect, revisions, settings, track, p), [], true)
     r.aborted('before migrating')
 

@@ -123,6 +123,11 @@ describe('the CLI in its first hour', () => {
     expect(await readdir(dir)).toEqual([])
     expect(cli(['up', '--json', '--url', url, '--dir', dir]).json()).toMatchObject({ applied: [], current: null })
     const { file } = cli(['new', 'users', '--json', '--dir', dir]).json()
+    // Not yet written: refused before anything is recorded, so the SQL written into it next is still accepted.
+    const early = cli(['up', '--json', '--url', url, '--dir', dir])
+    expect(early.code).toBe(1)
+    expect(early.json()).toEqual({ error: { code: 'INVALID_REVISION', message: expect.stringContaining('the up section of revision 0001_users is empty') } })
+    expect(await client(url)`select to_regclass('boot_migrate_history')::text as t`).toEqual([{ t: null }])
     await writeFile(file, users)
     expect(cli(['up', '--json', '--url', url, '--dir', dir]).json()).toMatchObject({ applied: [{ id: '0001' }], current: '0001' })
     expect(cli(['status', '--exit-code', '--url', url, '--dir', dir]).code).toBe(0)
