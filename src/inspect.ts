@@ -1,4 +1,5 @@
 import { readEntries, readRows } from './core/history.js'
+import { previewTakeover } from './core/takeover.js'
 import { MigrationError } from './errors.js'
 import { plan } from './plan.js'
 import { compareIds, spelled } from './revisions/ids.js'
@@ -11,18 +12,22 @@ const maxId = (ids: string[]) => ids.reduce<string | null>((m, id) => (m === nul
 export function status(r: Runner): Promise<StatusReport> {
   return r.withDatabase(async (dialect, revisions, settings) => {
     const details = await r.reachable(dialect, settings, () => readEntries(dialect.app, dialect))
+    // Before the first run on a database another tool migrated: what that run would take over, so status does
+    // not show the tool's applied migrations as pending.
+    const preview = details.length || (await readRows(dialect.app, dialect)) !== null ? undefined : await previewTakeover(dialect.app, dialect, settings, revisions)
+    const adopted = new Set(preview?.adopted)
     const byId = new Map(details.map((d) => [d.id, d]))
-    const current = maxId(details.filter((d) => d.state === 'applied').map((d) => d.id))
+    const current = maxId([...details.filter((d) => d.state === 'applied').map((d) => d.id), ...[...adopted].map((x) => x.id)])
     const rows: RevisionStatus[] = revisions.map((rev) => {
       const d = byId.get(rev.id)
       return {
         id: rev.id,
         name: rev.name,
-        state: d?.state ?? 'pending',
+        state: d?.state ?? (adopted.has(rev) ? 'applied' : 'pending'),
         source: rev.source,
         appliedAt: d?.appliedAt.toISOString() ?? null,
         durationMs: d?.durationMs ?? null,
-        appliedBy: d?.appliedBy ?? null,
+        appliedBy: d?.appliedBy ?? (adopted.has(rev) ? `${preview!.tool} (taken over on the first run)` : null),
         checksumMismatch: !!(d?.checksum && rev.checksum && d.checksum !== rev.checksum),
         outOfOrder: !d && current !== null && compareIds(rev.id, current) < 0,
         reversible: !!rev.down || !!d?.downSql,
@@ -50,6 +55,15 @@ export function status(r: Runner): Promise<StatusReport> {
       pending: rows.filter((x) => x.state === 'pending').map((x) => x.id),
       unknown: unknown.map((d) => d.id),
       dirty: rows.filter((x) => x.state === 'running').map((x) => x.id),
+      ...(preview && {
+        takeover: {
+          tool: preview.tool,
+          table: preview.table,
+          adopted: preview.adopted.map((x) => x.id),
+          edited: preview.edited.map((e) => e.revision.id),
+          ...(preview.refused === undefined ? {} : { refused: preview.refused }),
+        },
+      }),
     }
   })
 }

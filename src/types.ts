@@ -218,6 +218,11 @@ export interface StatusReport {
   /** Applied ids this code does not ship. */
   unknown: string[]
   dirty: string[]
+  /**
+   * Before the first run on a database another migrator manages: what that run will take over from the tool's
+   * history (those revisions show as applied here), or why it will refuse to.
+   */
+  takeover?: { tool: string; table: string; adopted: string[]; edited: string[]; refused?: string }
 }
 
 /** A revision as this code ships it. */

@@ -19,7 +19,14 @@ export function statusText(s: StatusReport): string {
     ['id', 'name', 'state', 'applied at', 'ms', 'applied by'],
     ...s.revisions.map((x) => [x.id, x.source ? x.name : `${x.name} ${dim('(not in this code)')}`, state(x), x.appliedAt ?? '', x.durationMs?.toString() ?? '', x.appliedBy ?? '']),
   ]
-  return `${table(rows)}\n\ncurrent ${s.current ?? 'none'}, head ${s.head ?? 'none'}, ${s.pending.length} pending${s.dirty.length ? red(`, dirty: ${s.dirty.join(', ')}`) : ''}`
+  const t = s.takeover
+  const takeover = !t
+    ? ''
+    : t.refused
+      ? `\n${red(`the first run will refuse to take over ${t.tool}'s history (${t.table}): ${t.refused}`)}`
+      : `\n${t.tool}'s history (${t.table}) is taken over on the first run: ${t.adopted.length} revision(s) recorded as applied without running` +
+        (t.edited.length ? yellow(`; changed since ${t.tool} applied them: ${t.edited.join(', ')}`) : '')
+  return `${table(rows)}\n\ncurrent ${s.current ?? 'none'}, head ${s.head ?? 'none'}, ${s.pending.length} pending${s.dirty.length ? red(`, dirty: ${s.dirty.join(', ')}`) : ''}${takeover}`
 }
 
 /** A progress line shown in place on a terminal: cleared before any other line is written to stderr. */

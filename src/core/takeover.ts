@@ -1,8 +1,10 @@
 import type { Dialect } from '../dialects/dialect.js'
+import { isMigrationError } from '../errors.js'
 import type { Settings } from '../options.js'
 import type { Revision } from '../revisions/revision.js'
 import { TOOLS, toolOf } from '../tools/index.js'
-import type { TablePlace, Tool, ToolHistory } from '../tools/tool.js'
+import type { Edited, TablePlace, Tool, ToolHistory } from '../tools/tool.js'
+import type { Executor } from './connection.js'
 
 /** Another tool's history table, spelled for the dialect at hand. */
 export interface ForeignHistory {
@@ -44,4 +46,31 @@ export function keepCreate(dialect: Dialect, settings: Settings, revisions: Revi
   if (!settings.takeover.keepHistory) return []
   const f = foreignHistory(dialect, settings, revisions)
   return f?.history.keep?.create(f.at) ?? []
+}
+
+/** What the first run would take over from the old tool's history: read only, for `status` before that run. */
+export interface TakeoverPreview {
+  tool: string
+  table: string
+  adopted: Revision[]
+  edited: Edited[]
+  /** Why the first run would refuse the takeover (ADOPTION_MISMATCH's message). */
+  refused?: string
+}
+
+export async function previewTakeover(on: Executor, dialect: Dialect, settings: Settings, revisions: Revision[]): Promise<TakeoverPreview | undefined> {
+  const f = foreignHistory(dialect, settings, revisions)
+  if (!f) return undefined
+  const rows = await f.history.read(on, f.at, (e) => dialect.classify(e) === 'missing-table')
+  if (!rows?.length) return undefined
+  const base = { tool: f.tool.name, table: f.at.display }
+  try {
+    const { adopted, edited } = f.history.adopt(rows, revisions, f.at)
+    if (settings.takeover.strict && edited.length)
+      return { ...base, adopted: [], edited, refused: `takeover.strict refuses files changed after ${f.tool.name} applied them` }
+    return { ...base, adopted, edited }
+  } catch (e) {
+    if (!isMigrationError(e, 'ADOPTION_MISMATCH')) throw e
+    return { ...base, adopted: [], edited: [], refused: e.message }
+  }
 }

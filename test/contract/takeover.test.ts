@@ -89,6 +89,23 @@ describe.each(targets)("taking over drizzle's history ($name)", (target) => {
     },
   )
 
+  it('status before the first run shows what it will take over (or why it will refuse), and writes nothing', async () => {
+    const db = await target.fresh()
+    const dir = await folder()
+    await drizzleRun(db, await truncatedCopy(dir, 2))
+    const before = await state(db)
+    const s = await createMigrator({ url: db.url, dir, ...quiet }).status()
+    expect(s).toMatchObject({ current: '0001', pending: ['0002', '0003'], takeover: { tool: 'drizzle', adopted: ['0000', '0001'], edited: [] } })
+    expect(s.revisions.map((r) => [r.id, r.state])).toEqual([['0000', 'applied'], ['0001', 'applied'], ['0002', 'pending'], ['0003', 'pending']])
+    expect(await state(db)).toEqual(before)
+
+    // A history the folder does not match: status says the first run will refuse, and shows nothing as applied.
+    await db.query(`update ${drizzleTable} set created_at = created_at + 1`)
+    const refused = await createMigrator({ url: db.url, dir, ...quiet }).status()
+    expect(refused.takeover).toMatchObject({ tool: 'drizzle', adopted: [], refused: expect.stringContaining('Cannot take over') })
+    expect(refused.pending).toEqual(all)
+  })
+
   it('from scratch: a seed wrapped in BEGIN/COMMIT runs once, in our transaction, with a notice', async () => {
     const db = await target.fresh()
     const dir = await folder(true)
