@@ -3,6 +3,7 @@ import { MigrationError } from './errors.js'
 import { redactGivenUrl } from './secrets.js'
 import { FORMATS } from './tools/index.js'
 import type { MigrateOptions } from './types.js'
+import { distance } from './distance.js'
 
 let instance: string | undefined
 /** host:pid, computed once: a syscall on every no-op boot is not free. */
@@ -123,19 +124,6 @@ const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
 }
 const KNOWN = Object.keys(CHECKS)
 
-/** Optimal string alignment distance (Levenshtein plus swapped neighbours), case-insensitive. */
-function distance(a: string, b: string): number {
-  a = a.toLowerCase()
-  b = b.toLowerCase()
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
-  for (let i = 1; i <= a.length; i++)
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1)
-    }
-  return d[a.length]![b.length]!
-}
 
 function unknownKey(key: string, known: string[], where: string): string {
   let best: string | undefined
