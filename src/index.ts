@@ -14,6 +14,7 @@ export type {
   MigrateResult,
   MigrationContext,
   MigrationFn,
+  MigrationFormat,
   MigrationStatus,
   MigratorEvents,
   RevisionInput,

@@ -68,7 +68,7 @@ export interface MigrateOptions {
    * The folder's layout, instead of detecting it: `'boot-migrate'`, or the tool whose folder it is (`'drizzle'` …).
    * Detection order when absent: drizzle-kit, then the other tools' layouts, then boot-migrate's own.
    */
-  format?: 'boot-migrate' | 'drizzle' | (string & {})
+  format?: MigrationFormat
   /**
    * Taking over another tool's history (drizzle's `__drizzle_migrations` …) on the first run. `keepHistory: true`
    * keeps that tool's table in step with ours, so switching back re-applies nothing (where the tool can still be
@@ -234,3 +234,6 @@ export interface LocalRevision {
   reversible: boolean
   checksum: string | null
 }
+
+/** The folder layouts boot-migrate reads: its own, and those of the tools it takes over from. */
+export type MigrationFormat = 'boot-migrate' | 'drizzle' | 'prisma' | 'supabase' | 'flyway' | 'golang-migrate' | 'goose' | 'dbmate'

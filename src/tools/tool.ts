@@ -4,7 +4,7 @@ import type { Settings } from '../options.js'
 import type { Entry } from '../revisions/files.js'
 import type { Revision } from '../revisions/revision.js'
 import type { SqlSyntax } from '../revisions/split.js'
-import type { DialectName } from '../types.js'
+import type { DialectName, MigrationFormat } from '../types.js'
 
 /**
  * A migrator boot-migrate takes over from (drizzle-kit, Prisma, golang-migrate …): one module in src/tools/,
@@ -13,7 +13,7 @@ import type { DialectName } from '../types.js'
  */
 export interface Tool {
   /** The `format` option's value for this layout, and the `origin.tool` of its revisions. */
-  name: string
+  name: Exclude<MigrationFormat, 'boot-migrate'>
   /** Whether a folder is this tool's layout. Cheap: names first, a file read only when a name cannot tell. */
   detect(dir: string, entries: Entry[]): boolean
   /**
