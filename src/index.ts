@@ -16,6 +16,7 @@ export type {
   MigrationFn,
   MigrationStatus,
   MigratorEvents,
+  Resolution,
   RevisionInput,
   RevisionStatus,
   StatusReport,

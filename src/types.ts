@@ -234,3 +234,9 @@ export interface LocalRevision {
   reversible: boolean
   checksum: string | null
 }
+
+/**
+ * How `resolve(id, …)` clears a dirty revision: `resume` runs the statements after its recorded progress (after
+ * checking the recorded ones are unchanged in the file); `applied` / `rolled-back` record what a human fixed by hand.
+ */
+export type Resolution = 'applied' | 'rolled-back' | 'resume'
