@@ -88,10 +88,10 @@ export function dirtyAccount(id: string, rev: Revision | undefined, progress: Pr
   if (!rev) return `Revision ${id} is marked running (it was interrupted outside a transaction), and this code does not ship it. Inspect the database, then run ${byHand()}`
   const direction = progress?.direction ?? 'up'
   const step = stepOf(rev, direction)
-  const head = `Revision ${label(rev)} (${rev.source}) was interrupted while ${direction === 'up' ? 'running' : 'being reverted'} outside a transaction: its history row is still "running"`
+  const head = `Revision ${label(rev)} (${rev.source}) was interrupted while ${direction === 'up' ? 'running' : 'being reverted'} outside a transaction (its history row is still "running")`
   if (!progress || step.kind === 'fn')
     return (
-      `${head} and some of its statements may have run, so it is not run again by itself` +
+      `${head}, and some of its statements may have run, so it is not run again by itself` +
       (step.kind === 'fn' ? ' (a function revision records no per-statement progress).' : ' (no per-statement progress was recorded: an earlier version ran it).') +
       ` Inspect the database, then run ${byHand()}`
     )
