@@ -280,10 +280,17 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
       }
       // The last statement's record is the history write below, which clears the progress.
       if (k + 1 < total) {
-        try {
-          await conn.query(p.add, [rev.id, k + 1, statementHash(st.text)])
-        } catch (e) {
-          const lost = dialect.classify(e) === 'connection-lost' || conn.lost()
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await conn.query(p.add, [rev.id, k + 1, statementHash(st.text)])
+            break
+          } catch (e) {
+            // Another writer holds SQLite's write lock: the record did nothing, it is retried like a statement.
+            if (dialect.classify(e) === 'lock-conflict' && !run.signal.aborted && attempt < settings.ddlRetries) {
+              await backoff(run, [rev], attempt, e, k + 1, 'its progress record')
+              continue
+            }
+            const lost = dialect.classify(e) === 'connection-lost' || conn.lost()
           throw revisionFailure(
             rev,
             new Error(`recording that statement ${k + 1} completed failed (${messageOf(e)})`),
@@ -291,6 +298,7 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
             st,
             lost ? 'CONNECTION_LOST' : 'MIGRATION_FAILED',
           )
+          }
         }
       }
     }
@@ -334,11 +342,11 @@ function roleChanged(run: ApplyRun, rev: Revision, direction: Direction, cause: 
 }
 
 /** Waits before retrying what hit a lock conflict, naming who held the lock. */
-async function backoff(run: ApplyRun, group: Revision[], attempt: number, cause: unknown, statement?: number) {
+async function backoff(run: ApplyRun, group: Revision[], attempt: number, cause: unknown, statement?: number, what = '') {
   const wait = jitter(Math.min(500 * 2 ** attempt, 10_000))
   const who = blockersOf(cause)
   run.log.warn(
-    `${group.map(label).join(', ')}${statement ? ` statement ${statement}` : ''} waited over ${run.settings.ddlLockTimeout} ms for a lock held by ${who.length ? who.join('; ') : 'another session'}; ` +
+    `${group.map(label).join(', ')}${statement ? ` statement ${statement}` : ''}${what ? ` (${what})` : ''} waited over ${run.settings.ddlLockTimeout} ms for a lock held by ${who.length ? who.join('; ') : 'another session'}; ` +
       `retry ${attempt + 1}/${run.settings.ddlRetries} in ${wait} ms${statement ? ' (that statement alone: it did nothing)' : ''}`,
     { blockers: who },
   )
