@@ -18,7 +18,8 @@ const range = (done: number) => (done === 1 ? 'statement 1 stays' : `statements 
 /** What `resolve --resume` does after `done` recorded statements. */
 export function resumes(done: number, total?: number): string {
   const rest = total !== undefined && done + 1 === total ? `statement ${total}` : `statements ${done + 1}..${total ?? 'the last'}`
-  return done === 0 ? `runs ${rest}` : `checks that ${range(done).replace(/ stays?$/, '')} of the file are unchanged, then runs ${rest} (edit only those)`
+  const applied = done === 1 ? 'statement 1 of the file is' : `statements 1..${done} of the file are`
+  return done === 0 ? `runs ${rest}` : `checks that ${applied} unchanged, then runs ${rest} (edit only those)`
 }
 
 function consequence(r: Revision, o: Outcome): string {
