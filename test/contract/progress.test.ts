@@ -166,4 +166,32 @@ describe.each(targets)('per-statement progress of no-transaction revisions ($nam
     expect(await progress(db)).toEqual([])
     expect((await db.tables()).filter((t) => !t.startsWith('boot_migrate'))).toEqual(['base'])
   })
+
+  it('after a resume the no-op boot is still one query on the history, and the progress table is never read on it', async () => {
+    const db = await target.fresh()
+    const dir = await revisions(files(target))
+    await killedBefore(db, dir, 2)
+    await createMigrator({ url: db.url, dir, ...after }).resolve('0002', 'resume')
+    await createMigrator({ url: db.url, dir, ...quiet }).run()
+    const app = db.appClient()
+    await app.query('select 1')
+    app.statements.length = 0
+    await expect(createMigrator({ client: app.client, dir, ...quiet }).run()).resolves.toMatchObject({ applied: [], upToDate: true })
+    expect(app.statements).toEqual([`select id, checksum, state from ${target.historyTable}`])
+  })
+
+  it('a revision left running by an earlier version (no progress table) is DIRTY without an account, cannot be resumed, and resolves by hand', async () => {
+    const db = await target.fresh()
+    const dir = await revisions(files(target))
+    await createMigrator({ url: db.url, dir, to: '0001', ...quiet }).run()
+    // What an earlier version left after a crash: the running row, the first statement's effect, no progress table.
+    await db.exec("create table p1 (x int); insert into boot_migrate_history (id, name, checksum, state, applied_by) values ('0002', 'five', 'old', 'running', 'old version')")
+    const dirty = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+    expect(dirty).toMatchObject({ code: 'DIRTY', revision: '0002' })
+    expect(dirty.message).toContain('no per-statement progress was recorded')
+    await expect(createMigrator({ url: db.url, dir, ...quiet }).resolve('0002', 'resume')).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
+    await db.exec('drop table p1')
+    await createMigrator({ url: db.url, dir, ...quiet }).resolve('0002', 'rolled-back')
+    await expect(createMigrator({ url: db.url, dir, ...quiet }).run()).resolves.toMatchObject({ applied: [{ id: '0002' }, { id: '0003' }] })
+  })
 })
