@@ -108,9 +108,10 @@ async function run({ command, arg, values, json }: Parsed): Promise<number> {
       return OK
     }
     case 'resolve': {
-      if (!arg || values.applied === values['rolled-back']) throw new Usage('Usage: boot-migrate resolve <ID> --applied | --rolled-back', command)
-      await withMigrator({}, (m) => m.resolve(arg, values.applied ? 'applied' : 'rolled-back'))
-      out({ resolved: arg }, () => `resolved ${arg}`)
+      const chosen = (['resume', 'applied', 'rolled-back'] as const).filter((k) => values[k])
+      if (!arg || chosen.length !== 1) throw new Usage('Usage: boot-migrate resolve <ID> --resume | --applied | --rolled-back', command)
+      await withMigrator({}, (m) => m.resolve(arg, chosen[0]!))
+      out({ resolved: arg, how: chosen[0] }, () => (chosen[0] === 'resume' ? `resumed and completed ${arg}` : `resolved ${arg}`))
       return OK
     }
     case 'sql': {

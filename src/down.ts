@@ -17,7 +17,7 @@ export function down(r: Runner, opts: DownOptions = {}): Promise<DownResult> {
     r.withLock(dialect, settings, async (conn, apply) => {
       const details = await readEntries(conn, dialect)
       const running = details.filter((d) => d.state === 'running')
-      if (running.length) throw await r.dirty(running, revisions, conn)
+      if (running.length) throw await r.dirty(running, revisions, conn, dialect)
       const applied = details.filter((d) => d.state === 'applied').sort((a, b) => compareIds(b.id, a.id))
       const to = opts.to === undefined || opts.to === 'base' ? opts.to : spelled(opts.to, [...applied, ...revisions].map((x) => x.id))
       if (to !== undefined && to !== 'base' && !applied.some((a) => a.id === to) && !revisions.some((x) => x.id === to))

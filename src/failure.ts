@@ -1,5 +1,6 @@
 import { MigrationError, messageOf, type MigrationErrorCode } from './errors.js'
-import { label, type Revision } from './revisions/revision.js'
+import type { Progress } from './core/history.js'
+import { label, stepOf, type Revision } from './revisions/revision.js'
 import type { Statement } from './revisions/split.js'
 
 /** What state a failed revision left the database in: the message says it, so the user knows what to do. */
@@ -7,11 +8,19 @@ export type Outcome =
   | { kind: 'rolled-back' }
   | { kind: 'nothing-applied' }
   /** A no-transaction revision stopped after `done` of its statements had completed. */
-  | { kind: 'dirty'; done?: number; total?: number; unsure?: boolean }
+  /** `unrecorded`: statement `done` completed but its progress record did not reach the database. */
+  | { kind: 'dirty'; done?: number; total?: number; unsure?: boolean; unrecorded?: boolean }
   /** The connection closed inside the revision's transaction; `committed` is what the history says now. */
   | { kind: 'connection-lost'; committed: boolean | undefined }
 
 const range = (done: number) => (done === 1 ? 'statement 1 stays' : `statements 1..${done} stay`)
+
+/** What `resolve --resume` does after `done` recorded statements. */
+export function resumes(done: number, total?: number): string {
+  const rest = total !== undefined && done + 1 === total ? `statement ${total}` : `statements ${done + 1}..${total ?? 'the last'}`
+  const applied = done === 1 ? 'statement 1 of the file is' : `statements 1..${done} of the file are`
+  return done === 0 ? `runs ${rest}` : `checks that ${applied} unchanged, then runs ${rest} (edit only those)`
+}
 
 function consequence(r: Revision, o: Outcome): string {
   const resolve = `Inspect the database, then run \`boot-migrate resolve ${r.id} --applied\` or \`--rolled-back\`.`
@@ -32,7 +41,10 @@ function consequence(r: Revision, o: Outcome): string {
       return (
         `It ran outside a transaction: ${o.done === 0 ? 'none of its statements completed' : `${range(o.done)} applied`}` +
         (o.unsure ? `, and statement ${o.done + 1} may or may not have completed` : '') +
-        `; the revision is marked dirty and is not run again by itself. ${resolve}`
+        (o.unrecorded ? ` (the progress record says ${o.done - 1})` : '') +
+        `; the revision is marked dirty and is not run again by itself. ` +
+        `Fix the cause, then run \`boot-migrate resolve ${r.id} --resume\`: it ${resumes(o.unrecorded ? o.done - 1 : o.done, o.total)}; ` +
+        `or, after fixing the database by hand, ${resolve.charAt(0).toLowerCase()}${resolve.slice(1)}`
       )
   }
 }
@@ -57,4 +69,42 @@ export function revisionFailure(
     ...(line === undefined ? {} : { line }),
     cause,
   })
+}
+
+/** The first line of a statement, shortened: enough to find it in the file. */
+export const firstLine = (text: string) => {
+  const line = text.split('\n', 1)[0]!.trim()
+  return line.length > 80 ? `${line.slice(0, 77)}…` : line
+}
+
+const lines = (ls: number[]) => (ls.length === 1 ? `line ${ls[0]}` : `lines ${ls.join(', ')}`)
+
+/**
+ * What a DIRTY error says about a revision left `running`: which statement failed or was interrupted, which ones
+ * are recorded as applied, and the two ways out. `progress` is null where none was recorded (an earlier version).
+ */
+export function dirtyAccount(id: string, rev: Revision | undefined, progress: Progress | null): string {
+  const byHand = () =>
+    `\`boot-migrate resolve ${id} --applied\` if its effects are all there, or \`boot-migrate resolve ${id} --rolled-back\` once none are.`
+  if (!rev) return `Revision ${id} is marked running (it was interrupted outside a transaction), and this code does not ship it. Inspect the database, then run ${byHand()}`
+  const direction = progress?.direction ?? 'up'
+  const step = stepOf(rev, direction)
+  const head = `Revision ${label(rev)} (${rev.source}) was interrupted while ${direction === 'up' ? 'running' : 'being reverted'} outside a transaction (its history row is still "running")`
+  if (!progress || step.kind === 'fn')
+    return (
+      `${head}, and some of its statements may have run, so it is not run again by itself` +
+      (step.kind === 'fn' ? ' (a function revision records no per-statement progress).' : ' (no per-statement progress was recorded: an earlier version ran it).') +
+      ` Inspect the database, then run ${byHand()}`
+    )
+  const total = step.statements.length
+  const done = progress.hashes.length
+  const at = step.statements[done]
+  const applied = done === 0 ? 'none of its statements is recorded as applied' : `${done === 1 ? 'statement 1' : `statements 1..${done}`} of ${total} ${done === 1 ? 'is' : 'are'} recorded as applied (${lines(step.statements.slice(0, done).map((s) => s.line))})`
+  const failed = at
+    ? `; statement ${done + 1} at ${rev.source}:${at.line} (${firstLine(at.text)}) failed or was interrupted (if it had completed, running it again fails: then resolve by hand)`
+    : `; the file has ${total} statement(s) now`
+  return (
+    `${head}: ${applied}${failed}. It is not run again by itself. Either run \`boot-migrate resolve ${id} --resume\`, which ${resumes(done, total)}` +
+    `, or fix the database by hand and run ${byHand()}`
+  )
 }

@@ -17,6 +17,7 @@ export type {
   MigrationFormat,
   MigrationStatus,
   MigratorEvents,
+  Resolution,
   RevisionInput,
   RevisionStatus,
   StatusReport,

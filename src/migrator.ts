@@ -7,7 +7,7 @@ import { createLog } from './log.js'
 import { optionsProblem } from './options.js'
 import { resolve, stamp } from './repair.js'
 import { createRunner, type Emit } from './runner.js'
-import type { DownOptions, DownResult, HealthSnapshot, LocalRevision, MigrateOptions, MigrateResult, MigratorEvents, StatusReport } from './types.js'
+import type { DownOptions, DownResult, Resolution, HealthSnapshot, LocalRevision, MigrateOptions, MigrateResult, MigratorEvents, StatusReport } from './types.js'
 import { up } from './up.js'
 
 export interface Migrator {
@@ -34,8 +34,11 @@ export interface Migrator {
   revisions(): Promise<LocalRevision[]>
   /** The SQL `run()` would send, history writes included. With `from`, the database is not read. */
   script(options?: { from?: string; to?: string }): Promise<string>
-  /** Clears a dirty revision once a human has looked: `applied` if it completed, `rolled-back` once undone. */
-  resolve(id: string, outcome: 'applied' | 'rolled-back'): Promise<void>
+  /**
+   * Clears a dirty revision: `resume` checks the hashes of its applied statements against the file and runs the
+   * rest; `applied` (it completed) or `rolled-back` (it is undone) once a human has fixed the database by hand.
+   */
+  resolve(id: string, outcome: Resolution): Promise<void>
   on<E extends keyof MigratorEvents>(event: E, listener: (payload: MigratorEvents[E]) => void): () => void
 }
 

@@ -45,7 +45,9 @@ export function plan(local: Revision[], history: HistoryRow[], opts: PlanOptions
 
   for (const h of history) {
     const r = byId.get(h.id)
-    if (r && h.checksum && r.checksum && h.checksum !== r.checksum)
+    // A dirty revision is reported as DIRTY, not as edited: its unapplied part may be fixed before `resolve --resume`,
+    // which checks the hashes of its applied statements instead.
+    if (r && h.state === 'applied' && h.checksum && r.checksum && h.checksum !== r.checksum)
       throw new MigrationError(
         'CHECKSUM_MISMATCH',
         `${r.source} was changed after it was applied (checksum ${h.checksum.slice(0, 12)} in the database, ${r.checksum.slice(0, 12)} in the file). ` +

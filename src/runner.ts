@@ -5,6 +5,8 @@ import { validate } from './core/validate.js'
 import type { Dialect } from './dialects/dialect.js'
 import { openDialect } from './dialects/open.js'
 import { MigrationError, messageOf } from './errors.js'
+import { dirtyAccount } from './failure.js'
+import { readProgress } from './core/history.js'
 import type { HealthState } from './health.js'
 import type { Log } from './log.js'
 import { clientOfDb, schemaOfDb, settingsOf, type Settings } from './options.js'
@@ -28,10 +30,15 @@ export interface Runner {
   aborted(during: string): void
   withDatabase<T>(work: (dialect: Dialect, revisions: Revision[], settings: Settings) => Promise<T>): Promise<T>
   /** Runs `work` on a connection that holds the migration lock; stop() cancels, then closes it after shutdownTimeout. */
-  withLock<T>(dialect: Dialect, settings: Settings, work: (conn: Connection, apply: (group: Revision[], direction: Direction) => Promise<number[]>) => Promise<T>): Promise<T>
+  withLock<T>(
+    dialect: Dialect,
+    settings: Settings,
+    work: (conn: Connection, apply: (group: Revision[], direction: Direction, resumeFrom?: number) => Promise<number[]>) => Promise<T>,
+  ): Promise<T>
   /** Retries `fn` while the database is not accepting connections, up to connectTimeout. */
   reachable<T>(dialect: Dialect, settings: Settings, fn: () => Promise<T>): Promise<T>
-  dirty(running: HistoryRow[], revisions: Revision[], conn: Connection): Promise<MigrationError>
+  /** The DIRTY error for rows left running, read on the locked connection (the progress table only here). */
+  dirty(running: HistoryRow[], revisions: Revision[], conn: Connection, dialect: Dialect): Promise<MigrationError>
 }
 
 /** Revision lists whose notices were logged: once per process, not on every boot. */
@@ -152,9 +159,9 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
           emit('migration:start', { id: rev.id, name: rev.name })
         },
       }
-      const apply = async (group: Revision[], direction: Direction) => {
+      const apply = async (group: Revision[], direction: Direction, resumeFrom?: number) => {
         try {
-          return await applyGroup(run, group, direction)
+          return await applyGroup(run, group, direction, resumeFrom)
         } finally {
           state.applying = null
         }
@@ -177,19 +184,21 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         await conn.close().catch((e) => log.warn(`releasing the migration connection failed: ${messageOf(e)}`))
       }
     },
-    async dirty(running, revisions, conn) {
+    async dirty(running, revisions, conn, dialect) {
       const leftovers = await conn.leftovers().catch(() => [])
-      const names = running.map((r) => {
-        const rev = revisions.find((x) => x.id === r.id)
-        return rev ? `${label(rev)} (${rev.source})` : r.id
-      })
       const first = running[0]!.id
+      const rev = revisions.find((x) => x.id === first)
+      const progress = await readProgress(conn, dialect, first).catch(() => null)
+      const others = running.slice(1).map((r) => {
+        const x = revisions.find((y) => y.id === r.id)
+        return x ? `${label(x)} (${x.source})` : r.id
+      })
       return new MigrationError(
         'DIRTY',
-        `Revision ${names.join(', ')} was interrupted while running outside a transaction: its history row is still "running" and some of its statements may have run, so it is not run again. ` +
-          `Inspect the database, then run \`boot-migrate resolve ${first} --applied\` if its effects are all there, or \`boot-migrate resolve ${first} --rolled-back\` once none are.` +
+        `${dirtyAccount(first, rev, progress)}` +
+          (others.length ? ` Also marked running: ${others.join(', ')}.` : '') +
           (leftovers.length ? ` Found: ${leftovers.join(' ')}` : ''),
-        { revision: first },
+        { revision: first, ...(rev ? { file: rev.source } : {}) },
       )
     },
   }

@@ -237,3 +237,9 @@ export interface LocalRevision {
 
 /** The folder layouts boot-migrate reads: its own, and those of the tools it takes over from. */
 export type MigrationFormat = 'boot-migrate' | 'drizzle' | 'prisma' | 'supabase' | 'flyway' | 'golang-migrate' | 'goose' | 'dbmate'
+
+/**
+ * How `resolve(id, …)` clears a dirty revision: `resume` runs the statements after its recorded progress (after
+ * checking the recorded ones are unchanged in the file); `applied` / `rolled-back` record what a human fixed by hand.
+ */
+export type Resolution = 'applied' | 'rolled-back' | 'resume'

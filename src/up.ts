@@ -59,7 +59,7 @@ export function up(r: Runner): Promise<MigrateResult> {
       const taken = await historyUnderLock(conn, dialect, settings, revisions, r.log)
       warnings.push(...taken.warnings)
       p = track(plan(revisions, taken.rows, settings))
-      if (p.running.length) throw await r.dirty(p.running, revisions, conn)
+      if (p.running.length) throw await r.dirty(p.running, revisions, conn, dialect)
       if (!p.pending.length) {
         r.log.info(`${dialect.display} is already at ${p.current ?? 'an empty history'}: another process applied the revisions`)
         return finish(p, [], true)
@@ -119,7 +119,8 @@ function waitTimeout(p: Plan, revisions: Revision[], waitedMs: number): Migratio
       'DIRTY',
       `${waited} for another process to migrate, but the database is dirty: revision ${names.join(', ')} is marked running, so no process will apply ` +
         `${p.pending.length ? `it or ${p.pending.map(label).join(', ')}` : 'it'} until a human resolves it (unless a process is applying it right now). ` +
-        `Inspect the database, then run \`boot-migrate resolve ${first} --applied\` if its effects are all there, or \`boot-migrate resolve ${first} --rolled-back\` once none are.`,
+        `Run \`boot-migrate resolve ${first} --resume\` to run the statements it has not completed (\`boot-migrate up\` says which), or inspect the database and run ` +
+        `\`boot-migrate resolve ${first} --applied\` if its effects are all there, or \`boot-migrate resolve ${first} --rolled-back\` once none are.`,
       { revision: first },
     )
   }

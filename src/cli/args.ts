@@ -17,6 +17,7 @@ export const OPTIONS = {
   timeout: { type: 'string' },
   applied: { type: 'boolean' },
   'rolled-back': { type: 'boolean' },
+  resume: { type: 'boolean' },
   'round-trip': { type: 'boolean' },
   'exit-code': { type: 'boolean' },
   js: { type: 'boolean' },

@@ -74,10 +74,14 @@ export const COMMANDS: Record<string, Command> = {
     example: 'boot-migrate stamp 0003',
   },
   resolve: {
-    args: '<ID> --applied|--rolled-back',
-    summary: 'clear a dirty revision after a human has looked',
-    flags: ['--applied          its effects are all there: record it as applied', '--rolled-back      none of its effects are left: forget it, so up runs it again'],
-    accepts: ['applied', 'rolled-back'],
+    args: '<ID> --resume|--applied|--rolled-back',
+    summary: 'clear a dirty revision: resume it, or record what a human fixed by hand',
+    flags: [
+      '--resume           check its applied statements are unchanged in the file, then run the rest',
+      '--applied          its effects are all there: record it as applied',
+      '--rolled-back      none of its effects are left: forget it, so up runs it again',
+    ],
+    accepts: ['resume', 'applied', 'rolled-back'],
     example: 'boot-migrate resolve 0004 --applied',
   },
   sql: {

@@ -4,13 +4,13 @@ import { MigrationError, messageOf } from '../errors.js'
 import { revisionFailure } from '../failure.js'
 import type { Log } from '../log.js'
 import type { Settings } from '../options.js'
-import { label, stepOf, type Revision, type Step } from '../revisions/revision.js'
+import { downSql, label, stepOf, type Revision, type Step } from '../revisions/revision.js'
 import type { Statement } from '../revisions/split.js'
 import type { MigrationContext } from '../types.js'
 import { jitter, sleep } from '../wait.js'
 import { StatementFailure, type Connection, type Executor } from './connection.js'
 import { keepRecord } from './takeover.js'
-import { readRows, rowValues } from './history.js'
+import { DOWN_MARK, readRows, rowValues, statementHash, writeClearing } from './history.js'
 
 export type Direction = 'up' | 'down'
 
@@ -24,6 +24,8 @@ export interface ApplyRun {
   /** Rejects once a stop has waited shutdownTimeout and closed the connection: a revision that ignores the signal is abandoned. */
   abandoned: Promise<never>
   started(rev: Revision, direction: Direction): void
+  /** Set once the progress table was made sure of in this run. */
+  progressReady?: boolean
 }
 
 const statementsOf = (step: Step) => (step.kind === 'sql' ? step.statements : [])
@@ -35,11 +37,11 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve))
  * Applies one group in one direction: a single no-transaction revision, or revisions that share one
  * transaction. Returns each revision's duration.
  */
-export async function applyGroup(run: ApplyRun, group: Revision[], direction: Direction): Promise<number[]> {
+export async function applyGroup(run: ApplyRun, group: Revision[], direction: Direction, resumeFrom?: number): Promise<number[]> {
   await turn()
   if (run.signal.aborted) throw stopped(group[0]!, direction, 'before it started; nothing of it is applied')
   try {
-    return group.length === 1 && !group[0]!.transaction ? [await outside(run, group[0]!, direction)] : await inTransaction(run, group, direction)
+    return group.length === 1 && !group[0]!.transaction ? [await outside(run, group[0]!, direction, resumeFrom)] : await inTransaction(run, group, direction)
   } finally {
     // A reset that fails must not hide why the revision failed; the next statement will say it.
     if (!run.conn.lost() && group.some((rev) => mayChangeSession(stepOf(rev, direction))))
@@ -191,25 +193,42 @@ async function lostInTransaction(run: ApplyRun, rev: Revision, cause: unknown, d
 /**
  * A revision outside a transaction: its row is `running` while it runs. Each statement commits on its own,
  * so once one has run the revision is never retried from the start: a lock conflict retries that statement
- * alone (it did nothing), anything else leaves the revision dirty with an exact account of what ran.
+ * alone (it did nothing), anything else leaves the revision dirty with an exact account of what ran. Each
+ * completed statement is recorded in the progress table (its step and a hash of its text), so a dirty
+ * revision can be resumed after its last recorded statement: `from` is that count, when resuming.
  */
-async function outside(run: ApplyRun, rev: Revision, direction: Direction): Promise<number> {
+async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?: number): Promise<number> {
   const { conn, dialect, settings } = run
   const h = dialect.history
+  const p = h.progress
+  const resuming = from !== undefined
   run.started(rev, direction)
   const t0 = performance.now()
   try {
-    if (direction === 'up') await conn.query(h.insert, rowValues(rev, 'running', settings.instanceId, null))
-    else await conn.query(h.markRunning, [rev.id])
+    if (!resuming) {
+      // Once per run, under the lock: databases of earlier versions get the table when they first need it.
+      if (!run.progressReady) await conn.query(p.create)
+      run.progressReady = true
+      if (direction === 'up') await conn.query(h.insert, rowValues(rev, 'running', settings.instanceId, null))
+      else
+        // The down mark goes with the running state: a dirty row says which way it was going.
+        await conn.transaction(
+          async (tx) => {
+            await tx.query(p.clear, [rev.id])
+            await tx.query(p.add, [rev.id, 0, DOWN_MARK])
+            await tx.query(h.markRunning, [rev.id])
+          },
+          { lockTimeout: settings.ddlLockTimeout, statements: [] },
+        )
+    }
   } catch (e) {
     if (dialect.classify(e) === 'duplicate') throw doneElsewhere(run, rev, e)
     // None of its statements ran; whether the running row reached the database, the next boot's history says.
     throw revisionFailure(rev, e, { kind: 'nothing-applied' }, undefined, dialect.classify(e) === 'connection-lost' || conn.lost() ? 'CONNECTION_LOST' : 'MIGRATION_FAILED')
   }
-  /** Undo the running row: nothing of the revision ran. */
-  const clean = async () => {
-    await conn.query(direction === 'up' ? h.removeRunning : h.markApplied, [rev.id])
-  }
+  /** Undo the running row (and the progress with it): nothing of the revision ran. */
+  const clean = () =>
+    writeClearing(conn, dialect, direction === 'up' ? h.removeRunning : h.markApplied, [rev.id], 1, settings.ddlLockTimeout)
   const step = stepOf(rev, direction)
   if (step.kind === 'fn') {
     try {
@@ -221,11 +240,13 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction): Prom
     }
   } else {
     const total = step.statements.length
-    for (const [k, st] of step.statements.entries()) {
+    for (let k = from ?? 0; k < total; k++) {
+      const st = step.statements[k]!
       if (run.signal.aborted) {
         if (k === 0) await clean()
         throw revisionFailure(rev, new Error('stopped'), k === 0 ? { kind: 'nothing-applied' } : { kind: 'dirty', done: k, total }, st, 'ABORTED')
       }
+      run.log.debug(`${label(rev)}: statement ${k + 1}/${total} (${rev.source}:${st.line})`, { revision: rev.id, statement: k + 1, total })
       const waits = dialect.waitsForLocks(st.text)
       for (let attempt = 0; ; attempt++) {
         try {
@@ -257,12 +278,35 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction): Prom
           throw revisionFailure(rev, e, { kind: 'dirty', done: k, total }, st, code)
         }
       }
+      // The last statement's record is the history write below, which clears the progress.
+      if (k + 1 < total) {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await conn.query(p.add, [rev.id, k + 1, statementHash(st.text)])
+            break
+          } catch (e) {
+            // Another writer holds SQLite's write lock: the record did nothing, it is retried like a statement.
+            if (dialect.classify(e) === 'lock-conflict' && !run.signal.aborted && attempt < settings.ddlRetries) {
+              await backoff(run, [rev], attempt, e, k + 1, 'its progress record')
+              continue
+            }
+            const lost = dialect.classify(e) === 'connection-lost' || conn.lost()
+          throw revisionFailure(
+            rev,
+            new Error(`recording that statement ${k + 1} completed failed (${messageOf(e)})`),
+            { kind: 'dirty', done: k + 1, total, unrecorded: true },
+            st,
+            lost ? 'CONNECTION_LOST' : 'MIGRATION_FAILED',
+          )
+          }
+        }
+      }
     }
   }
   const duration = Math.round(performance.now() - t0)
   try {
-    if (direction === 'up') await conn.query(h.finish, [duration, rev.id])
-    else await conn.query(h.remove, [rev.id])
+    if (direction === 'up') await writeClearing(conn, dialect, h.finish, [duration, rev.checksum, downSql(rev), rev.id], 4, settings.ddlLockTimeout)
+    else await writeClearing(conn, dialect, h.remove, [rev.id], 1, settings.ddlLockTimeout)
     await keepOld(run, conn, rev, direction)
   } catch (e) {
     const role = roleChanged(run, rev, direction, e)
@@ -298,11 +342,11 @@ function roleChanged(run: ApplyRun, rev: Revision, direction: Direction, cause: 
 }
 
 /** Waits before retrying what hit a lock conflict, naming who held the lock. */
-async function backoff(run: ApplyRun, group: Revision[], attempt: number, cause: unknown, statement?: number) {
+async function backoff(run: ApplyRun, group: Revision[], attempt: number, cause: unknown, statement?: number, what = '') {
   const wait = jitter(Math.min(500 * 2 ** attempt, 10_000))
   const who = blockersOf(cause)
   run.log.warn(
-    `${group.map(label).join(', ')}${statement ? ` statement ${statement}` : ''} waited over ${run.settings.ddlLockTimeout} ms for a lock held by ${who.length ? who.join('; ') : 'another session'}; ` +
+    `${group.map(label).join(', ')}${statement ? ` statement ${statement}` : ''}${what ? ` (${what})` : ''} waited over ${run.settings.ddlLockTimeout} ms for a lock held by ${who.length ? who.join('; ') : 'another session'}; ` +
       `retry ${attempt + 1}/${run.settings.ddlRetries} in ${wait} ms${statement ? ' (that statement alone: it did nothing)' : ''}`,
     { blockers: who },
   )

@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto'
 import type { HistoryEntry, HistoryRow } from '../plan.js'
 import type { Revision } from '../revisions/revision.js'
 import { downSql } from '../revisions/revision.js'
 import { MigrationError, messageOf } from '../errors.js'
-import type { ErrorKind, Executor } from './connection.js'
+import type { Connection, ErrorKind, Executor } from './connection.js'
 
 /** How a dialect spells what the history statements need. */
 export interface HistorySyntax {
@@ -19,6 +20,13 @@ export interface HistorySyntax {
    * then sent together with the revision's statements instead of after them (one round trip less).
    */
   elapsed?: string
+  /** The progress table of no-transaction revisions (`<table>_progress`), quoted like `table`. */
+  progress: string
+  /**
+   * Whether a data-modifying WITH may lead a statement (PostgreSQL): a history write and the clearing of
+   * the revision's progress are then one statement; elsewhere they share a transaction.
+   */
+  writableCte?: boolean
 }
 
 /** The history statements, written once for every dialect. */
@@ -47,11 +55,32 @@ export function historyStatements(s: HistorySyntax) {
     insert: `insert into ${t} (id, name, checksum, state, applied_by, down_sql, duration_ms) values (${[1, 2, 3, 4, 5, 6, 7].map(p).join(', ')})`,
     /** The row of a revision that is its transaction's only one, its duration measured by the database. */
     insertTimed: s.elapsed && `insert into ${t} (id, name, checksum, state, applied_by, down_sql, duration_ms) values (${[1, 2, 3, 4, 5, 6].map(p).join(', ')}, ${s.elapsed})`,
-    finish: `update ${t} set state = 'applied', applied_at = ${s.now}, duration_ms = ${p(1)} where id = ${p(2)} and state = 'running'`,
+    /** Parameters in the order they appear (SQLite's are positional). Also takes the file's checksum and down script: a resumed revision may have had its unapplied part fixed. */
+    finish: `update ${t} set state = 'applied', applied_at = ${s.now}, duration_ms = ${p(1)}, checksum = ${p(2)}, down_sql = ${p(3)} where id = ${p(4)} and state = 'running'`,
     markRunning: `update ${t} set state = 'running' where id = ${p(1)} and state = 'applied'`,
     markApplied: `update ${t} set state = 'applied' where id = ${p(1)} and state = 'running'`,
     remove: `delete from ${t} where id = ${p(1)}`,
     removeRunning: `delete from ${t} where id = ${p(1)} and state = 'running'`,
+    /**
+     * Per-statement progress of a no-transaction revision, in a table of its own: created under the lock
+     * before the first such revision runs (databases that never run one never get it), read only on the
+     * dirty path, so the fast path stays one query on the history.
+     */
+    progress: {
+      table: s.progress,
+      create: `create table if not exists ${s.progress} (
+        id varchar(255) not null,
+        step integer not null,
+        hash varchar(64) not null,
+        primary key (id, step)
+      )`,
+      /** Step 0 with hash "down" marks a revision being reverted; steps 1.. are its completed statements. */
+      read: `select step, hash from ${s.progress} where id = ${p(1)} order by step`,
+      add: `insert into ${s.progress} (id, step, hash) values (${p(1)}, ${p(2)}, ${p(3)})`,
+      clear: `delete from ${s.progress} where id = ${p(1)}`,
+      /** `statement` (whose n-th parameter is the revision id) with the clearing in front, where it can be one statement. */
+      clearing: (statement: string, idParam: number) => (s.writableCte ? `with cleared as (delete from ${s.progress} where id = ${p(idParam)}) ${statement}` : undefined),
+    },
   }
 }
 
@@ -122,4 +151,44 @@ export async function readEntries(on: Executor, d: HistoryReader): Promise<Histo
     appliedBy: String(r.appliedby),
     downSql: (r.downsql as string | null) ?? null,
   }))
+}
+
+/** A short hash of a statement's text, recorded as it completes: sha256, 16 hex digits. */
+export const statementHash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16)
+
+export const DOWN_MARK = 'down'
+
+/** What the progress table says about a revision: the direction it ran in and the hashes of its completed statements, in order. */
+export interface Progress {
+  direction: 'up' | 'down'
+  hashes: string[]
+}
+
+/** The progress of a dirty revision; null when there is no progress table (a database of an earlier version, or none ever made). */
+export async function readProgress(on: Executor, d: HistoryReader, id: string): Promise<Progress | null> {
+  let rows: Array<{ step: unknown; hash: unknown }>
+  try {
+    rows = await on.query(d.history.progress.read, [id])
+  } catch (e) {
+    if (d.classify(e) === 'missing-table') return null
+    throw e
+  }
+  const direction = rows.some((r) => Number(r.step) === 0 && r.hash === DOWN_MARK) ? 'down' : 'up'
+  return { direction, hashes: rows.filter((r) => Number(r.step) > 0).map((r) => String(r.hash)) }
+}
+
+/**
+ * Runs a history write together with the clearing of the revision's progress: one statement where the dialect
+ * allows it, else one transaction. `idParam` is the position of the revision id among `params`.
+ */
+export async function writeClearing(conn: Connection, d: HistoryReader, statement: string, params: unknown[], idParam: number, lockTimeout: number) {
+  const one = d.history.progress.clearing(statement, idParam)
+  if (one) return void (await conn.query(one, params))
+  await conn.transaction(
+    async (tx) => {
+      await tx.query(d.history.progress.clear, [params[idParam - 1]])
+      await tx.query(statement, params)
+    },
+    { lockTimeout, statements: [] },
+  )
 }

@@ -5,12 +5,12 @@ const SYSTEM = `('pg_catalog', 'information_schema', 'pg_toast')`
 /**
  * The user schema as sorted lines, for comparing before and after a revision and its down script:
  * tables, columns with types/nullability/defaults, indexes, constraints, views, sequences, enums, functions.
- * The history table is left out: it changes on every run by design.
+ * The history table (and its progress table) is left out: it changes on every run by design.
  */
 export async function pgSchemaSnapshot(sql: Sql<Record<string, PostgresType>>, schema: string, table: string): Promise<string[]> {
   const skip = [schema, table]
   const q = (text: string, params: string[] = []) => sql.unsafe<Array<{ line: string }>>(text, params).then((rows) => rows.map((r) => r.line))
-  const notHistory = (s: string, t: string) => `not (${s} = $1 and ${t} = $2)`
+  const notHistory = (s: string, t: string) => `not (${s} = $1 and ${t} in ($2::text, $2::text || '_progress'))`
   const parts = await Promise.all([
     q(`select format('table %I.%I', schemaname, tablename) as line from pg_tables
         where schemaname not in ${SYSTEM} and ${notHistory('schemaname', 'tablename')}`, skip),

@@ -91,6 +91,8 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
     now: 'now()',
     elapsed: '(extract(epoch from clock_timestamp() - now()) * 1000)::int',
     prelude: config.schema !== 'public' ? [`create schema if not exists ${quoteIdent(config.schema)}`] : [],
+    progress: `${quoteIdent(config.schema)}.${quoteIdent(`${config.table}_progress`)}`,
+    writableCte: true,
   })
 
   /** Asked while our connection waits for a lock: on a pool of one that is busy, it must be another connection. */

@@ -7,11 +7,11 @@ const squash = (sql: string | null) => (sql ?? '').replace(/\s+/g, ' ').trim()
 /**
  * The schema as sorted lines, for comparing before and after a revision and its down script. Tables are
  * described column by column from the pragmas, not by their CREATE text, which ALTER TABLE rewrites
- * differently from the statement that made the same table. The history table is left out.
+ * differently from the statement that made the same table. The history table (and its progress table) is left out.
  */
 export function sqliteSchemaSnapshot(db: Database, historyTable: string): string[] {
-  const all = (sql: string) => db.prepare(sql).all(historyTable) as Row[]
-  const user = `m.name not like 'sqlite\\_%' escape '\\' and m.tbl_name <> ?`
+  const all = (sql: string) => db.prepare(sql).all(historyTable, `${historyTable}_progress`) as Row[]
+  const user = `m.name not like 'sqlite\\_%' escape '\\' and m.tbl_name not in (?, ?)`
   const lines = [
     ...all(`select m.name from sqlite_master m where m.type = 'table' and ${user}`).map((r) => `table ${r.name}`),
     ...all(

@@ -65,6 +65,7 @@ export async function sqliteDialect(
     timestamp: 'text',
     now: NOW,
     prelude: [],
+    progress: quoteIdent(`${config.table}_progress`),
   })
 
   return {
