@@ -132,6 +132,7 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
       qualify: (schema, name) => (schema && schema !== 'public' ? `${quoteIdent(schema)}.${quoteIdent(name)}` : quoteIdent(name)),
       param: () => '?',
       schemas: false,
+      cast: (expr, type) => `cast(${expr} as ${type === 'bigint' ? 'signed' : type.replace(/^varchar/i, 'char')})`,
     },
     app: {
       query: async (text, params = []) => rowsOf(await appQuery(text, params)),

@@ -101,9 +101,12 @@ export async function mySchema(url: string, exclude: string[] = []): Promise<str
   }
 }
 
-/** Runs a SQL file as its users run it by hand: the mariadb (or mysql) client, where installed; else one multi-statement query. */
-export async function myApplyFile(url: string, file: string, text: string): Promise<void> {
-  const cli = ['mariadb', 'mysql'].find(has)
+/**
+ * Runs a SQL file as one multi-statement query: the server parses it, so trigger and routine bodies need no
+ * DELIMITER (the mariadb/mysql client would). `client: true` uses the mariadb (or mysql) command-line client.
+ */
+export async function myApplyFile(url: string, file: string, text: string, client = false): Promise<void> {
+  const cli = client ? ['mariadb', 'mysql'].find(has) : undefined
   if (cli) {
     const u = new URL(url)
     const args = ['-h', u.hostname, '-P', u.port || '3306', '-u', decodeURIComponent(u.username), ...(u.password ? [`-p${decodeURIComponent(u.password)}`] : []), u.pathname.slice(1)]
