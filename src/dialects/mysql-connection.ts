@@ -156,7 +156,8 @@ export async function myConnection(conn: MyConn, c: MyConnectionConfig): Promise
       const holder = (r as { id: unknown } | undefined)?.id
       if (holder === null || holder === undefined) return undefined
       const rows = await run(
-        'select id, user, host, db, command, time, state from information_schema.processlist where id = ?',
+        // Aliased: MySQL 8 names information_schema columns in capitals (ID, USER …), MariaDB in lower case.
+        'select id as id, user as user, host as host, command as command, time as time from information_schema.processlist where id = ?',
         [Number(holder)],
       ).catch(() => [])
       const p = rows[0] as { id: number; user: string; host: string; command: string; time: number } | undefined
@@ -168,7 +169,7 @@ export async function myConnection(conn: MyConn, c: MyConnectionConfig): Promise
       const rows = await c
         .side((on) =>
           on.query(
-            `select p.id, p.user, p.host, p.command, timestampdiff(second, t.trx_started, now()) as secs,
+            `select p.id as id, p.user as user, p.host as host, p.command as command, timestampdiff(second, t.trx_started, now()) as secs,
                     left(replace(coalesce(p.info, t.trx_query, ''), '\\n', ' '), 200) as query
                from information_schema.innodb_trx t join information_schema.processlist p on p.id = t.trx_mysql_thread_id
               where p.id <> ? order by t.trx_started limit 5`,

@@ -59,6 +59,11 @@ export interface Target {
    * runs statement by statement outside a transaction: a failure after its first statement leaves it dirty.
    */
   transactionalDdl: boolean
+  /**
+   * The tools whose folders and histories the dialect takes over, as the README lists them (on MySQL, drizzle's,
+   * Prisma's and Flyway's history tables are not adopted yet; the tools' tests run where they are).
+   */
+  takeover: Array<'drizzle' | 'prisma' | 'flyway' | 'golang-migrate' | 'goose' | 'dbmate'>
   /** A quoted identifier, as the dialect writes one. */
   quote(name: string): string
   /** How the round-trip diff names a table or an index. */
@@ -144,6 +149,7 @@ const postgresTarget: Target = {
   },
   historyTable: '"public"."boot_migrate_history"',
   transactionalDdl: true,
+  takeover: ['drizzle', 'prisma', 'flyway', 'golang-migrate', 'goose', 'dbmate'],
   quote: (name) => `"${name.replace(/"/g, '""')}"`,
   errorLine: 'failing token',
   qualified: (name) => `public.${name}`,
@@ -211,6 +217,7 @@ const sqliteTarget: Target = {
   },
   historyTable: '"boot_migrate_history"',
   transactionalDdl: true,
+  takeover: ['drizzle', 'prisma', 'flyway', 'golang-migrate', 'goose', 'dbmate'],
   quote: (name) => `"${name.replace(/"/g, '""')}"`,
   errorLine: 'statement start',
   qualified: (name) => name,
@@ -281,6 +288,7 @@ const mysqlTarget: Target = {
   },
   historyTable: '`boot_migrate_history`',
   transactionalDdl: false,
+  takeover: ['golang-migrate', 'goose', 'dbmate'],
   quote: (name) => `\`${name.replace(/`/g, '``')}\``,
   errorLine: 'statement start',
   qualified: (name) => name,
