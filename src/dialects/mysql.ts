@@ -128,8 +128,8 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
     sql: {
       dialect: 'mysql',
       quote: quoteIdent,
-      // A MySQL schema is a database.
-      qualify: (schema, name) => (schema && schema !== 'public' ? `${quoteIdent(schema)}.${quoteIdent(name)}` : quoteIdent(name)),
+      // The other tools keep their tables in the connection's database on MySQL (their schemas are PostgreSQL's).
+      qualify: (_schema, name) => quoteIdent(name),
       param: () => '?',
       schemas: false,
       cast: (expr, type) => `cast(${expr} as ${type === 'bigint' ? 'signed' : type.replace(/^varchar/i, 'char')})`,
