@@ -42,7 +42,7 @@ export interface RevisionInput {
   checksum?: string
 }
 
-export type DialectName = 'postgres' | 'sqlite'
+export type DialectName = 'postgres' | 'sqlite' | 'mysql'
 
 /** Structured logger: `console` or a pino-style object (`info(obj, msg)`). */
 export interface Logger {

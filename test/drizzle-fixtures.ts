@@ -3,7 +3,7 @@ import { cp, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { root } from './helpers.js'
 
-export type DrizzleDialect = 'postgresql' | 'sqlite'
+export type DrizzleDialect = 'postgresql' | 'sqlite' | 'mysql'
 
 /** About a second of SQLite work: a recursive count. */
 export const SQLITE_SLOW = 'WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c;'
@@ -15,6 +15,17 @@ const kit = (bin: string, args: string[], cwd: string) => {
 
 /** Schemas in the test tree, one per generation: a create, a column change (a table rebuild on SQLite), an index. */
 const schemas: Record<DrizzleDialect, string[]> = {
+  mysql: [
+    `import { mysqlTable, int, varchar } from 'drizzle-orm/mysql-core'
+export const users = mysqlTable('users', { id: int('id').autoincrement().primaryKey(), name: varchar('name', { length: 255 }) })
+export const posts = mysqlTable('posts', { id: int('id').autoincrement().primaryKey(), userId: int('user_id'), title: varchar('title', { length: 255 }) })`,
+    `import { mysqlTable, int, varchar } from 'drizzle-orm/mysql-core'
+export const users = mysqlTable('users', { id: int('id').autoincrement().primaryKey(), name: varchar('name', { length: 255 }).notNull().default('') })
+export const posts = mysqlTable('posts', { id: int('id').autoincrement().primaryKey(), userId: int('user_id'), title: varchar('title', { length: 255 }) })`,
+    `import { mysqlTable, int, varchar, index } from 'drizzle-orm/mysql-core'
+export const users = mysqlTable('users', { id: int('id').autoincrement().primaryKey(), name: varchar('name', { length: 255 }).notNull().default('') })
+export const posts = mysqlTable('posts', { id: int('id').autoincrement().primaryKey(), userId: int('user_id'), title: varchar('title', { length: 255 }) }, (t) => [index('posts_user_id').on(t.userId)])`,
+  ],
   sqlite: [
     `import { sqliteTable, integer, text } from 'drizzle-orm/sqlite-core'
 export const users = sqliteTable('users', { id: integer('id').primaryKey(), name: text('name') })

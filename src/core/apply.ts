@@ -41,12 +41,33 @@ export async function applyGroup(run: ApplyRun, group: Revision[], direction: Di
   await turn()
   if (run.signal.aborted) throw stopped(group[0]!, direction, 'before it started; nothing of it is applied')
   try {
-    return group.length === 1 && !group[0]!.transaction ? [await outside(run, group[0]!, direction, resumeFrom)] : await inTransaction(run, group, direction)
+    const alone = group.find((rev) => runsOutside(run.dialect, rev, direction))
+    if (alone && group.length > 1)
+      throw new MigrationError(
+        'INVALID_OPTIONS',
+        `transaction: 'all' cannot include ${label(alone)} (${alone.source}), which must run outside a transaction` +
+          `${alone.transaction ? ` (on ${run.dialect.display} its DDL commits implicitly)` : ''}. Apply it on its own, or use transaction: 'each'.`,
+        { revision: alone.id, file: alone.source },
+      )
+    return alone ? [await outside(run, alone, direction, resumeFrom)] : await inTransaction(run, group, direction)
   } finally {
     // A reset that fails must not hide why the revision failed; the next statement will say it.
     if (!run.conn.lost() && group.some((rev) => mayChangeSession(stepOf(rev, direction))))
       await run.conn.reset().catch((e) => run.log.warn(`resetting the session failed: ${messageOf(e)}`))
   }
+}
+
+/**
+ * Whether a revision runs statement by statement outside a transaction, with a running row and dirty accounting:
+ * when it says so, or when a transaction could not undo it because the database commits implicitly around
+ * some of its statements (DDL on MySQL). A function's statements cannot be seen, so on such a database it
+ * runs outside too.
+ */
+export function runsOutside(dialect: Dialect, rev: Revision, direction: Direction): boolean {
+  if (!rev.transaction) return true
+  if (dialect.capabilities.transactionalDdl) return false
+  const step = stepOf(rev, direction)
+  return step.kind === 'fn' || step.statements.some((st) => dialect.implicitCommit(st.text))
 }
 
 /**

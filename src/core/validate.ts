@@ -39,6 +39,12 @@ function checkStatements(rev: Revision, statements: Statement[], dialect: Dialec
       checkEnumUse(st, dialect.syntax, added, rev.transaction ? `move them to a later revision, or ${hint}` : 'COMMIT after the ADD VALUE', fail)
     const meta = psqlMetaCommand(st.text)
     if (meta) fail(st, `"${meta}" is a psql command, not SQL: boot-migrate sends statements through the driver, which has no psql. Remove it (or write it as SQL).`)
+    if (/^delimiter\b/i.test(st.text))
+      fail(
+        st,
+        '"DELIMITER" is a command of the mysql/mariadb client, not SQL: boot-migrate sends statements through the driver. ' +
+          'Remove the DELIMITER lines and end each statement with ";" (the BEGIN … END body of a trigger, procedure, function or event is kept whole).',
+      )
     const copy = copyStdio(st.text, dialect.syntax)
     if (copy)
       fail(

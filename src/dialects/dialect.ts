@@ -24,6 +24,11 @@ export interface Dialect {
   classify(error: unknown): ErrorKind
   /** Why a statement cannot run inside a transaction, or undefined when it can. */
   nonTransactional(statement: string): string | undefined
+  /**
+   * Whether the database commits implicitly around the statement (DDL on MySQL), so a transaction cannot undo it:
+   * a revision with such a statement runs statement by statement outside one. Only asked when `capabilities.transactionalDdl` is false.
+   */
+  implicitCommit(statement: string): boolean
   /** A statement that must wait for its locks however long it takes: a concurrent index build stopped half-way leaves an invalid index. */
   waitsForLocks(statement: string): boolean
   /** The schema as sorted lines (tables, columns, types, defaults, indexes, constraints), without the history table. */

@@ -2,11 +2,13 @@ import type { Database } from 'better-sqlite3'
 import { MigrationError } from '../errors.js'
 import type { MigrateOptions } from '../types.js'
 import type { Dialect, DialectConfig } from './dialect.js'
+import { isMysqlClient, mysqlDialect } from './mysql.js'
 import { postgresDialect } from './postgres.js'
 import { sqliteDialect } from './sqlite.js'
 import { sqliteFile, type SqliteFile } from './sqlite-url.js'
 
 const isPostgresUrl = (u: string) => /^postgres(ql)?:\/\//i.test(u)
+const isMysqlUrl = (u: string) => /^(mysql|mariadb):\/\//i.test(u)
 
 /** A postgres.js `sql` is a function with `unsafe`, `begin` and parsed `options`. */
 const isPostgresClient = (c: unknown): boolean =>
@@ -33,15 +35,17 @@ export async function openDialect(options: MigrateOptions, config: DialectConfig
   if (client !== undefined) {
     if (isPostgresClient(client)) return postgresDialect({ client: client as never, ...(migrationUrl ? { migrationUrl } : {}) }, config)
     if (isSqliteClient(client)) return sqliteDialect({ client, ...sqliteMigrationFile(migrationUrl) }, config)
-    throw new MigrationError('INVALID_OPTIONS', 'The "client" option takes a postgres.js sql instance or a better-sqlite3 Database.')
+    if (isMysqlClient(client)) return mysqlDialect({ client, ...(migrationUrl ? { migrationUrl } : {}) }, config)
+    throw new MigrationError('INVALID_OPTIONS', 'The "client" option takes a postgres.js sql instance, a better-sqlite3 Database or a mysql2 Pool or Connection.')
   }
   if (url && isPostgresUrl(url)) return postgresDialect({ url, ...(migrationUrl ? { migrationUrl } : {}) }, config)
+  if (url && isMysqlUrl(url)) return mysqlDialect({ url, ...(migrationUrl ? { migrationUrl } : {}) }, config)
   const file = url ? sqliteFile(url) : undefined
   if (file) return sqliteDialect({ file, ...sqliteMigrationFile(migrationUrl) }, config)
   throw new MigrationError(
     'INVALID_OPTIONS',
     url
-      ? `Unsupported database URL "${url.split(':')[0]}:…": use postgres://…, sqlite:path, file:path or a path ending in .db, .sqlite or .sqlite3.`
+      ? `Unsupported database URL "${url.split(':')[0]}:…": use postgres://…, mysql://…, sqlite:path, file:path or a path ending in .db, .sqlite or .sqlite3.`
       : 'Pass "url" or "client".',
   )
 }

@@ -125,6 +125,7 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
     },
     classify: classifyPg,
     nonTransactional: postgresRules.nonTransactional,
+    implicitCommit: () => false,
     waitsForLocks: (s) => CONCURRENT.test(s),
     schemaSnapshot: () => pgSchemaSnapshot(appSql(), config.schema, config.table),
     script: (work) =>

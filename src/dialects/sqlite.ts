@@ -94,6 +94,7 @@ export async function sqliteDialect(
       return 'other'
     },
     nonTransactional: sqliteRules.nonTransactional,
+    implicitCommit: () => false,
     waitsForLocks: () => false,
     schemaSnapshot: async () => sqliteSchemaSnapshot(main.db, config.table),
     script: (work) => sqliteScript(work, table, history.create[0]!, `boot-migrate script for ${display}`),

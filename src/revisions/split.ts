@@ -19,6 +19,15 @@ export interface SqlSyntax {
   brackets: boolean
   /** Nested block comments (PostgreSQL). */
   nestedComments: boolean
+  /** MySQL `# comment` to the end of the line. */
+  hashComments?: boolean
+  /** MySQL: a backslash escapes the next character in '…' and "…" strings. */
+  backslashEscapes?: boolean
+  /**
+   * MySQL compound statements: the `BEGIN … END` body of a trigger, procedure, function or event nests
+   * (`BEGIN … END`, `IF … END IF`, `LOOP`, `WHILE`, `REPEAT`, `CASE`, `FOR`), and only the outermost END closes it.
+   */
+  compoundBodies?: boolean
 }
 
 // Character tests by code: the splitter runs over every revision on every boot.
@@ -35,8 +44,8 @@ export const isIdentPart = (c: number) => isIdentStart(c) || isDigit(c) || c ===
  */
 export function commentEnd(text: string, i: number, syntax: SqlSyntax): number {
   const c = text.charCodeAt(i)
-  if (c === 45 && text.charCodeAt(i + 1) === 45) {
-    const e = text.indexOf('\n', i + 2)
+  if ((c === 45 && text.charCodeAt(i + 1) === 45) || (c === 35 && syntax.hashComments)) {
+    const e = text.indexOf('\n', i + 1)
     return e < 0 ? text.length : e
   }
   if (c !== 47 || text.charCodeAt(i + 1) !== 42) return i
@@ -100,12 +109,12 @@ export function quotedEnd(text: string, i: number, syntax: SqlSyntax): number {
   }
   if (c !== 39 && c !== 34 && c !== 96) return i
   const close = text[i]!
-  if (c === 39 && isEString(text, i)) {
+  if ((c === 39 && isEString(text, i)) || (c !== 96 && syntax.backslashEscapes)) {
     for (let j = i + 1; j < text.length; j++) {
       const d = text.charCodeAt(j)
       if (d === 92) j++
-      else if (d === 39) {
-        if (text.charCodeAt(j + 1) !== 39) return j + 1
+      else if (d === c) {
+        if (text.charCodeAt(j + 1) !== c) return j + 1
         j++
       }
     }
@@ -138,15 +147,27 @@ function unclosed(text: string, i: number, syntax: SqlSyntax): string {
   return `this identifier quoted with ${c} is never closed, ${rest}. Close it with ${close}${close === ']' ? '' : ` (inside it, write ${c} as ${c}${c})`}.`
 }
 
+/** What opens a block inside a MySQL compound body, at the start of one of its statements. */
+const BLOCKS = new Set(['IF', 'LOOP', 'WHILE', 'REPEAT', 'CASE', 'FOR'])
+
 // Tokens after which a BEGIN in a CREATE TRIGGER names something (the trigger, its table, a column,
 // a function) instead of opening the trigger's body.
 const NAMES_NEXT = new Set(['TRIGGER', 'EXISTS', 'ON', 'OF', ',', '.', 'AS', 'FUNCTION', 'PROCEDURE', 'FROM', 'TABLE'])
 
 /** What a statement's first tokens make it, for the `BEGIN … END` bodies only some statements have. */
-function kindOf(head: string[]): 'trigger' | 'routine' | undefined {
+function kindOf(head: string[]): 'trigger' | 'routine' | 'compound' | undefined {
   if (head[0] !== 'CREATE') return undefined
   let k = 1
   if (head[k] === 'OR' && head[k + 1] === 'REPLACE') k += 2
+  // MySQL: CREATE DEFINER = user[@host] TRIGGER/PROCEDURE/FUNCTION/EVENT.
+  if (head[k] === 'DEFINER' && head[k + 1] === '=') {
+    k += 3
+    if (head[k] === '@') k += 2
+    if (head[k] === '(' && head[k + 1] === ')') k += 2 // CURRENT_USER()
+    const w = head[k]
+    return w === 'TRIGGER' || w === 'PROCEDURE' || w === 'FUNCTION' || w === 'EVENT' ? 'compound' : undefined
+  }
+  if (head[k] === 'AGGREGATE' || head[k] === 'EVENT') return 'compound'
   if (head[k] === 'TEMP' || head[k] === 'TEMPORARY') k++
   if (head[k] === 'CONSTRAINT') k++
   const w = head[k]
@@ -190,6 +211,8 @@ export function splitStatements(sql: string, syntax: SqlSyntax, firstLine = 1): 
   let bodyNext = false // inside a body, the next token starts one of its statements
   let prev = '' // the previous token, words uppercased
   let prevAt = 0
+  let level = 0 // blocks open inside a compound body (compoundBodies)
+  let prevStart = false // the previous token started a statement of a body
 
   const flush = (end: number, problem?: Statement['problem']) => {
     if (start >= 0) {
@@ -259,8 +282,18 @@ export function splitStatements(sql: string, syntax: SqlSyntax, firstLine = 1): 
       // Only short words can be keywords; longer ones are never uppercased.
       token = isDigit(c) ? '0' : end - i <= 10 ? sql.slice(i, end).toUpperCase() : '_'
       if (depth === 0) {
-        if (body >= 0) {
+        if (body >= 0 && syntax.compoundBodies) {
+          if (token === 'BEGIN' && prev !== '.') level++
+          else if (bodyNext && BLOCKS.has(token)) level++
+          else if ((bodyNext && token === 'END') || (token === 'REPEAT' && prev === 'END' && !prevStart)) {
+            if (--level === 0) body = -1
+          }
+        } else if (body >= 0) {
           if (bodyNext && token === 'END') body = -1
+        } else if (syntax.compoundBodies && token === 'BEGIN' && !NAMES_NEXT.has(prev) && kindOf(head) !== undefined) {
+          body = i
+          level = 1
+          token = ';'
         } else if (token === 'BEGIN' && !NAMES_NEXT.has(prev) && kindOf(head) === 'trigger') {
           body = i
           token = ';' // the body's first statement starts next
@@ -275,8 +308,11 @@ export function splitStatements(sql: string, syntax: SqlSyntax, firstLine = 1): 
       if (c === 40 && depth++ === 0) parenAt = i
       else if (c === 41 && depth > 0) depth--
     }
-    if (head.length < 6) head.push(token)
-    bodyNext = token === ';'
+    if (head.length < 10) head.push(token)
+    // A label (`outer: LOOP`) keeps the statement's start after its colon.
+    const labelled: boolean = !!syntax.compoundBodies && token === ':' && prevStart && isIdentStart(prev.charCodeAt(0))
+    prevStart = bodyNext
+    bodyNext = token === ';' || !!labelled
     prev = token
     prevAt = i
     i = end

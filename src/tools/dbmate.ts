@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { readText, type Entry } from '../revisions/files.js'
 import { readOwnFolder } from '../revisions/load.js'
 import { compareIds } from '../revisions/ids.js'
-import { adoptionMismatch, selectAll, type Tool } from './tool.js'
+import { adoptionMismatch, castAs, selectAll, type Tool } from './tool.js'
 
 // dbmate (github.com/amacneil/dbmate v2): its files are boot-migrate's own format (`-- migrate:up`, `-- migrate:down`,
 // `transaction:false`), named `<version>_<name>.sql`, the version being the leading digits, kept as written
@@ -77,7 +77,7 @@ export const dbmate: Tool = {
         const t = at.table
         const p = at.sql.param
         if (direction === 'down') return [[`delete from ${t} where version = ${p(1)}`, [rev.origin.key]]]
-        return [[`insert into ${t} (version) select cast(${p(1)} as varchar(128)) where not exists (select 1 from ${t} where version = ${p(2)})`, [rev.origin.key, rev.origin.key]]]
+        return [[`insert into ${t} (version) select ${castAs(at.sql, p(1), 'varchar(128)')} where not exists (select 1 from ${t} where version = ${p(2)})`, [rev.origin.key, rev.origin.key]]]
       },
     },
   },

@@ -163,6 +163,8 @@ export const drizzle: Tool = {
       create: (at) =>
         at.sql.dialect === 'postgres'
           ? [...(at.schema ? [`create schema if not exists ${at.schema}`] : []), `create table if not exists ${at.table} (id serial primary key, hash text not null, created_at bigint)`]
+          : at.sql.dialect === 'mysql'
+          ? [`create table if not exists ${at.table} (id serial primary key, hash text not null, created_at bigint)`]
           : [`create table if not exists ${at.table} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`],
       /** Idempotent, so adoption can repeat it; by drizzle's identity (created_at, 1.0 folder name), so an edited file is not recorded twice. */
       record(at, rev, direction) {

@@ -7,7 +7,7 @@ import type { Revision } from '../revisions/revision.js'
 import type { SqlSyntax } from '../revisions/split.js'
 import { parseSqlRevision } from '../revisions/sql-file.js'
 import { unwrap } from './drizzle.js'
-import { adoptionMismatch, selectAll, type Tool } from './tool.js'
+import { adoptionMismatch, castAs, selectAll, type Tool } from './tool.js'
 
 // golang-migrate (github.com/golang-migrate/migrate v4):
 // - files: source/parse.go, Regex `^([0-9]+)_(.*)\.(down|up)\.(.*)$`; the version is a uint64, one file per direction.
@@ -133,7 +133,7 @@ export const golangMigrate: Tool = {
     recovery: RECOVERY,
     keep: {
       create: (at) =>
-        at.sql.dialect === 'postgres'
+        at.sql.dialect !== 'sqlite'
           ? [`create table if not exists ${at.table} (version bigint not null primary key, dirty boolean not null)`]
           : [`create table if not exists ${at.table} (version uint64,dirty bool)`, `create unique index if not exists version_unique on ${at.table} (version)`],
       /**
@@ -149,12 +149,12 @@ export const golangMigrate: Tool = {
         if (direction === 'up')
           return [
             [`delete from ${t} where version < ${p(1)}`, [v]],
-            [`insert into ${t} (version, dirty) select cast(${p(1)} as bigint), ${no} where not exists (select 1 from ${t})`, [v]],
+            [`insert into ${t} (version, dirty) select ${castAs(at.sql, p(1), 'bigint')}, ${no} where not exists (select 1 from ${t})`, [v]],
           ]
         const previous = rev.origin.extra?.previous
         return [
           [`delete from ${t} where version = ${p(1)}`, [v]],
-          ...(previous == null ? [] : ([[`insert into ${t} (version, dirty) select cast(${p(1)} as bigint), ${no} where not exists (select 1 from ${t})`, [param(String(previous))]]] as Array<[string, unknown[]]>)),
+          ...(previous == null ? [] : ([[`insert into ${t} (version, dirty) select ${castAs(at.sql, p(1), 'bigint')}, ${no} where not exists (select 1 from ${t})`, [param(String(previous))]]] as Array<[string, unknown[]]>)),
         ]
       },
     },

@@ -50,7 +50,12 @@ export interface SqlSpelling {
   param(n: number): string
   /** Whether the dialect has schemas (PostgreSQL): `create schema` only makes sense there. */
   schemas: boolean
+  /** `cast(expr as type)` for `bigint` or `varchar(n)`, as the dialect spells it (MySQL: signed, char(n)). */
+  cast?(expr: string, type: string): string
 }
+
+/** A cast in the dialect's spelling. */
+export const castAs = (sql: SqlSpelling, expr: string, type: string) => (sql.cast ? sql.cast(expr, type) : `cast(${expr} as ${type})`)
 
 /** Where a tool's history table is, spelled for the dialect at hand. */
 export interface TablePlace {

@@ -12,7 +12,7 @@ const reversible = (target: Target) => ({
   '0001_users.sql': '-- migrate:up\ncreate table users (id int primary key, email text);\n-- migrate:down\ndrop table users;\n',
   '0002_email_idx.sql':
     `-- migrate:up\n-- migrate:no-transaction\n${target.sql.buildIndex('users_email', 'users', 'email')};\n` +
-    `-- migrate:down\n-- migrate:no-transaction\n${target.sql.dropIndex('users_email')};\n`,
+    `-- migrate:down\n-- migrate:no-transaction\n${target.sql.dropIndex('users_email', 'users')};\n`,
   '0003_name.sql': "-- migrate:up\nalter table users add column name text not null default '';\n-- migrate:down\nalter table users drop column name;\n",
 })
 

@@ -10,12 +10,14 @@ import { targets } from './targets.js'
 const halfDone = '-- migrate:up\n-- migrate:no-transaction\ncreate table a (x int);\ninsert into nowhere values (1);\n'
 
 describe.each(targets)('no-transaction revisions ($name)', (target) => {
-  it('rejects a statement that cannot run in a transaction before anything runs, saying which directive to add', async () => {
+  // MySQL refuses nothing inside a transaction: its DDL commits implicitly, and such a revision runs outside one by itself.
+  it.skipIf(!target.sql.refusedInTransaction)('rejects a statement that cannot run in a transaction before anything runs, saying which directive to add', async () => {
+    const [statement, what] = target.sql.refusedInTransaction!
     const db = await target.fresh()
-    const dir = await revisions({ '0001_t.sql': '-- migrate:up\ncreate table t (x int);\n', '0002_vacuum.sql': '-- migrate:up\n\nvacuum;\n' })
+    const dir = await revisions({ '0001_t.sql': '-- migrate:up\ncreate table t (x int);\n', '0002_vacuum.sql': `-- migrate:up\n\n${statement};\n` })
     const error = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
     expect(error).toMatchObject({ code: 'INVALID_REVISION', revision: '0002', line: 3 })
-    expect(error.message).toContain('VACUUM cannot run inside a transaction')
+    expect(error.message).toContain(`${what} cannot run inside a transaction`)
     expect(error.message).toContain('-- migrate:no-transaction')
     expect(await db.tables()).toEqual([])
   })
@@ -24,7 +26,7 @@ describe.each(targets)('no-transaction revisions ($name)', (target) => {
     const db = await target.fresh()
     const dir = await revisions({
       '0001_a.sql': '-- migrate:up\ncreate table a (x int);\ninsert into a values (1);\n',
-      '0002_vacuum.sql': '-- migrate:up\n-- migrate:no-transaction\ndelete from a;\nvacuum;\n',
+      '0002_vacuum.sql': `-- migrate:up\n-- migrate:no-transaction\ndelete from a;\n${target.sql.maintenance('a')};\n`,
     })
     const result = await createMigrator({ url: db.url, dir, ...quiet }).run()
     expect(result.applied.map((r) => r.id)).toEqual(['0001', '0002'])

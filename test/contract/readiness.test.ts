@@ -110,7 +110,9 @@ describe.each(targets)('health and readiness in one process ($name)', (target) =
     await migrator.stop()
     await expect(migrator.ready).rejects.toMatchObject({ code: 'ABORTED', revision: '0001' })
     expect(migrator.health()).toMatchObject({ status: 'failed', ready: false, error: { code: 'ABORTED' } })
-    expect(await db.tables()).not.toContain('a')
+    if (target.transactionalDdl) expect(await db.tables()).not.toContain('a')
+    // Where DDL commits implicitly a function revision runs outside a transaction: what it did stays, and it is left dirty.
+    else expect(await db.query('select state from boot_migrate_history')).toEqual([{ state: 'running' }])
     expect(await db.lockHeld()).toBe(false)
   })
 

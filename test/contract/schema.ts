@@ -4,6 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import Database from 'better-sqlite3'
 import postgres from 'postgres'
+import mysql from 'mysql2/promise'
 import { pgSchemaSnapshot } from '../../src/dialects/postgres-schema.js'
 
 const has = (bin: string) => spawnSync(bin, ['--version'], { stdio: 'ignore' }).status === 0
@@ -76,5 +77,47 @@ export async function pgApplyFile(url: string, file: string, text: string): Prom
     await sql.unsafe(text)
   } finally {
     await sql.end({ timeout: 1 })
+  }
+}
+
+/** MySQL/MariaDB: SHOW CREATE of every table, view, trigger and routine, as mysqldump --no-data would list them; AUTO_INCREMENT counters left out. */
+export async function mySchema(url: string, exclude: string[] = []): Promise<string> {
+  const c = await mysql.createConnection(url)
+  try {
+    const [tables] = await c.query<mysql.RowDataPacket[]>('select table_name as name, table_type as type from information_schema.tables where table_schema = database() order by table_name')
+    const out: string[] = []
+    for (const t of tables) {
+      if (exclude.includes(String(t.name))) continue
+      const [[row]] = await c.query<mysql.RowDataPacket[]>(`show create ${t.type === 'VIEW' ? 'view' : 'table'} \`${t.name}\``)
+      out.push(String(row!['Create Table'] ?? row!['Create View']).replace(/ AUTO_INCREMENT=\d+/, ''))
+    }
+    const [triggers] = await c.query<mysql.RowDataPacket[]>('select trigger_name as name, event_object_table as tbl, action_statement as body from information_schema.triggers where trigger_schema = database() order by trigger_name')
+    for (const t of triggers) if (!exclude.includes(String(t.tbl))) out.push(`trigger ${t.name} on ${t.tbl}: ${t.body}`)
+    const [routines] = await c.query<mysql.RowDataPacket[]>('select routine_type as type, routine_name as name, routine_definition as body from information_schema.routines where routine_schema = database() order by routine_name')
+    for (const r of routines) out.push(`${String(r.type).toLowerCase()} ${r.name}: ${r.body}`)
+    return out.join('\n\n')
+  } finally {
+    await c.end()
+  }
+}
+
+/**
+ * Runs a SQL file as one multi-statement query: the server parses it, so trigger and routine bodies need no
+ * DELIMITER (the mariadb/mysql client would). `client: true` uses the mariadb (or mysql) command-line client.
+ */
+export async function myApplyFile(url: string, file: string, text: string, client = false): Promise<void> {
+  const cli = client ? ['mariadb', 'mysql'].find(has) : undefined
+  if (cli) {
+    const u = new URL(url)
+    const args = ['-h', u.hostname, '-P', u.port || '3306', '-u', decodeURIComponent(u.username), ...(u.password ? [`-p${decodeURIComponent(u.password)}`] : []), u.pathname.slice(1)]
+    const r = spawnSync(cli, args, { input: text, encoding: 'utf8' })
+    if (r.status !== 0) throw new Error(`${cli} < ${file} failed: ${r.stderr}`)
+    return
+  }
+  const c = await mysql.createConnection({ uri: url, multipleStatements: true })
+  try {
+    await c.query(text)
+  } finally {
+    await c.end()
   }
 }

@@ -177,7 +177,7 @@ describe.each(targets)('taking over SQL migrators ($name)', (target) => {
       const db = await target.fresh()
       const dir = await folder({
         '00001_t.sql': '-- +goose Up\ncreate table t (x int);\n\n-- +goose Down\ndrop table t;\n',
-        '00002_index.sql': `-- +goose NO TRANSACTION\n-- +goose Up\n${target.sql.buildIndex('t_x', 't', 'x')};\n\n-- +goose Down\n${target.sql.dropIndex('t_x')};\n`,
+        '00002_index.sql': `-- +goose NO TRANSACTION\n-- +goose Up\n${target.sql.buildIndex('t_x', 't', 'x')};\n\n-- +goose Down\n${target.sql.dropIndex('t_x', 't')};\n`,
       })
       const revs = await loadRevisions({ dir }, syntax)
       expect(revs.map((r) => r.transaction)).toEqual([true, false])
@@ -219,7 +219,7 @@ describe.each(targets)('taking over SQL migrators ($name)', (target) => {
         '1_t.up.sql': 'BEGIN;\ncreate table t (x int);\ninsert into t values (1);\nCOMMIT;\n',
         '1_t.down.sql': 'drop table t;\n',
         '2_index.up.sql': `-- migrate:no-transaction\n${target.sql.buildIndex('t_x', 't', 'x')};\n`,
-        '2_index.down.sql': `${target.sql.dropIndex('t_x')};\n`,
+        '2_index.down.sql': `${target.sql.dropIndex('t_x', 't')};\n`,
       })
       const revs = await loadRevisions({ dir }, syntax)
       expect(revs.map((r) => [r.id, r.transaction, r.notice !== undefined])).toEqual([

@@ -13,8 +13,8 @@ interface Journal {
   entries: Array<{ tag: string; when: number }>
 }
 
-describe.each(targets)("taking over drizzle's history ($name)", (target) => {
-  const kit = target.name === 'postgres' ? 'postgresql' : 'sqlite'
+describe.each(targets.filter((t) => t.takeover.includes('drizzle')))("taking over drizzle's history ($name)", (target) => {
+  const kit = target.name === 'postgres' ? 'postgresql' : target.name
   const drizzleTable = target.name === 'postgres' ? 'drizzle.__drizzle_migrations' : '__drizzle_migrations'
   // drizzle's SQLite table declares `id SERIAL PRIMARY KEY`, which is no rowid alias: its ids are null. Rows are ordered by created_at.
   // A seed written by hand in a drizzle-kit --custom migration. On PostgreSQL wrapped in BEGIN/COMMIT as real projects

@@ -6,7 +6,10 @@ import postgres from 'postgres'
 import { afterAll } from 'vitest'
 import { freshDatabase } from '../helpers.js'
 import { freshFile } from '../sqlite-helpers.js'
-import { pgApplyFile, pgSchema, sqliteSchema } from './schema.js'
+import { myApplyFile, mySchema, pgApplyFile, pgSchema, sqliteSchema } from './schema.js'
+import mysql from 'mysql2/promise'
+import { mysqlLockName } from '../../src/dialects/mysql.js'
+import { randomBytes } from 'node:crypto'
 
 export type Row = Record<string, unknown>
 
@@ -42,7 +45,7 @@ export interface AppClient {
 }
 
 export interface Target {
-  name: 'postgres' | 'sqlite'
+  name: 'postgres' | 'sqlite' | 'mysql'
   fresh(): Promise<TestDatabase>
   /** The history table as the dialect's statements name it. */
   historyTable: string
@@ -51,6 +54,18 @@ export interface Target {
    * error is (the failing token's line); SQLite does not, so it is the line the statement starts on.
    */
   errorLine: 'failing token' | 'statement start'
+  /**
+   * Whether a transaction undoes DDL. MySQL commits implicitly around each DDL statement, so a revision with DDL
+   * runs statement by statement outside a transaction: a failure after its first statement leaves it dirty.
+   */
+  transactionalDdl: boolean
+  /**
+   * The tools whose folders and histories the dialect takes over, as the README lists them (on MySQL, Prisma's
+   * and Flyway's history tables are not adopted yet; the tools' tests run where they are).
+   */
+  takeover: Array<'drizzle' | 'prisma' | 'flyway' | 'golang-migrate' | 'goose' | 'dbmate'>
+  /** A quoted identifier, as the dialect writes one. */
+  quote(name: string): string
   /** How the round-trip diff names a table or an index. */
   qualified(name: string): string
   /** A URL for offline work (`script({ from })`), which must not read a database. */
@@ -64,7 +79,11 @@ export interface Target {
     param(n: number): string
     /** An index built in a revision outside a transaction: concurrently on PostgreSQL, so that readers and writers go on. */
     buildIndex(name: string, table: string, column: string): string
-    dropIndex(name: string): string
+    dropIndex(name: string, table: string): string
+    /** A statement the dialect refuses inside a transaction, and how the refusal names it; none on MySQL. */
+    refusedInTransaction?: [statement: string, what: string]
+    /** A maintenance statement on a table, for a no-transaction revision. */
+    maintenance(table: string): string
   }
 }
 
@@ -129,6 +148,9 @@ const postgresTarget: Target = {
     }
   },
   historyTable: '"public"."boot_migrate_history"',
+  transactionalDdl: true,
+  takeover: ['drizzle', 'prisma', 'flyway', 'golang-migrate', 'goose', 'dbmate'],
+  quote: (name) => `"${name.replace(/"/g, '""')}"`,
   errorLine: 'failing token',
   qualified: (name) => `public.${name}`,
   offlineUrl: 'postgres://nobody@127.0.0.1:1/none',
@@ -138,6 +160,8 @@ const postgresTarget: Target = {
     param: (n) => `$${n}`,
     buildIndex: (name, table, column) => `create index concurrently ${name} on ${table} (${column})`,
     dropIndex: (name) => `drop index concurrently ${name}`,
+    refusedInTransaction: ['vacuum', 'VACUUM'],
+    maintenance: () => 'vacuum',
   },
 }
 
@@ -192,6 +216,9 @@ const sqliteTarget: Target = {
     }
   },
   historyTable: '"boot_migrate_history"',
+  transactionalDdl: true,
+  takeover: ['drizzle', 'prisma', 'flyway', 'golang-migrate', 'goose', 'dbmate'],
+  quote: (name) => `"${name.replace(/"/g, '""')}"`,
   errorLine: 'statement start',
   qualified: (name) => name,
   offlineUrl: 'sqlite::memory:',
@@ -201,7 +228,81 @@ const sqliteTarget: Target = {
     param: () => '?',
     buildIndex: (name, table, column) => `create index ${name} on ${table} (${column})`,
     dropIndex: (name) => `drop index ${name}`,
+    refusedInTransaction: ['vacuum', 'VACUUM'],
+    maintenance: () => 'vacuum',
   },
 }
 
-export const targets: Target[] = [postgresTarget, sqliteTarget]
+/** Dates as ISO strings, as the other targets give them; BigInt-free counts. */
+const myPlain = (rows: unknown): Row[] => (Array.isArray(rows) ? plain(rows as Row[]) : [])
+
+const mysqlTarget: Target = {
+  name: 'mysql',
+  async fresh() {
+    const server = process.env.TEST_MYSQL_URL!
+    const name = `bm_${randomBytes(6).toString('hex')}`
+    const admin = await mysql.createConnection(server)
+    await admin.query(`create database ${name}`)
+    await admin.end()
+    const u = new URL(server)
+    u.pathname = `/${name}`
+    const url = u.toString()
+    const pool = mysql.createPool({ uri: url, connectionLimit: 4 })
+    const query = async <R extends Row>(text: string, params: unknown[] = []) => myPlain((await pool.query(text, params))[0]) as R[]
+    const names = async (text: string, params: unknown[] = []) => (await query<{ name: string }>(text, params)).map((r) => r.name)
+    const close = async () => {
+      await pool.end()
+      const drop = await mysql.createConnection(server)
+      await drop.query(`drop database if exists ${name}`).catch(() => undefined)
+      await drop.end()
+    }
+    open.push(close)
+    return {
+      url,
+      query,
+      async exec(text) {
+        const one = await mysql.createConnection({ uri: url, multipleStatements: true })
+        try {
+          await one.query(text)
+        } finally {
+          await one.end()
+        }
+      },
+      tables: async () => (await names("select table_name as name from information_schema.tables where table_schema = database() and table_type = 'BASE TABLE'")).sort(),
+      indexes: async () =>
+        (await names("select distinct index_name as name from information_schema.statistics where table_schema = database() and index_name <> 'PRIMARY' and non_unique = 1")).sort(),
+      columns: (table) => names('select column_name as name from information_schema.columns where table_schema = database() and table_name = ? order by ordinal_position', [table]),
+      schema: (exclude) => mySchema(url, exclude),
+      applyFile: (path) => myApplyFile(url, path, readFileSync(path, 'utf8')),
+      lockHeld: async () => (await query<{ id: unknown }>('select is_used_lock(?) as id', [mysqlLockName(name, 'boot_migrate_history')]))[0]!.id !== null,
+      appClient() {
+        const statements: string[] = []
+        const app = mysql.createPool({ uri: url, connectionLimit: 4 })
+        const send = app.query.bind(app)
+        app.query = ((text: string, params?: unknown) => (statements.push(typeof text === 'string' ? text : String((text as { sql?: string }).sql)), send(text as never, params as never))) as typeof app.query
+        open.unshift(() => app.end())
+        return { client: app, statements, query: async (text) => myPlain((await send(text))[0]) }
+      },
+      close,
+    }
+  },
+  historyTable: '`boot_migrate_history`',
+  transactionalDdl: false,
+  takeover: ['drizzle', 'golang-migrate', 'goose', 'dbmate'],
+  quote: (name) => `\`${name.replace(/`/g, '``')}\``,
+  errorLine: 'statement start',
+  qualified: (name) => name,
+  offlineUrl: 'mysql://nobody@127.0.0.1:1/none',
+  isDriver: (sql) => typeof sql === 'object' && sql !== null && typeof (sql as { execute?: unknown }).execute === 'function' && typeof (sql as { query?: unknown }).query === 'function',
+  sql: {
+    autoId: 'integer auto_increment primary key',
+    param: () => '?',
+    buildIndex: (name, table, column) => `create index ${name} on ${table} (${column}) algorithm = inplace lock = none`,
+    dropIndex: (name, table) => `drop index ${name} on ${table}`,
+    maintenance: (table) => `optimize table ${table}`,
+  },
+}
+
+if (!process.env.TEST_MYSQL_URL) console.warn('contract: the mysql target is skipped: TEST_MYSQL_URL is not set (mysql://root@127.0.0.1:3306/test)')
+
+export const targets: Target[] = [postgresTarget, sqliteTarget, ...(process.env.TEST_MYSQL_URL ? [mysqlTarget] : [])]

@@ -8,6 +8,13 @@ try {
     const sql = postgres(url, { max: 1, onnotice: () => {} })
     await migrate(drizzle(sql), { migrationsFolder: folder })
     await sql.end()
+  } else if (dialect === 'mysql') {
+    const { default: mysql } = await import('mysql2/promise')
+    const { drizzle } = await import('drizzle-orm/mysql2')
+    const { migrate } = await import('drizzle-orm/mysql2/migrator')
+    const conn = await mysql.createConnection(url)
+    await migrate(drizzle(conn), { migrationsFolder: folder })
+    await conn.end()
   } else {
     const { default: Database } = await import('better-sqlite3')
     const { drizzle } = await import('drizzle-orm/better-sqlite3')
