@@ -21,7 +21,7 @@ export interface TestDatabase {
   query<R extends Row = Row>(sql: string, params?: unknown[]): Promise<R[]>
   /** A script of several statements, as a DBA runs one by hand. */
   exec(sql: string): Promise<void>
-  /** The tables in the default schema, sorted. */
+  /** The tables in the default schema, sorted; boot-migrate's `<history>_progress` (made on demand) is left out. */
   tables(): Promise<string[]>
   /** The indexes created by statements (not those behind a primary key or unique constraint), sorted. */
   indexes(): Promise<string[]>
@@ -87,6 +87,11 @@ export interface Target {
   }
 }
 
+/** The per-statement progress table boot-migrate makes on demand next to its history: not a table of the revisions'. */
+const notProgress = (name: string) => !name.endsWith('_progress')
+/** A history table left out of a schema takes its progress table with it. */
+const withProgress = (exclude: string[] = []) => exclude.flatMap((t) => [t, `${t}_progress`])
+
 const open: Array<() => Promise<void>> = []
 afterAll(async () => {
   for (const close of open.splice(0)) await close()
@@ -117,7 +122,7 @@ const postgresTarget: Target = {
           await one.end({ timeout: 1 })
         }
       },
-      tables: async () => (await query<{ name: string }>("select table_name as name from information_schema.tables where table_schema = 'public'")).map((r) => r.name).sort(),
+      tables: async () => (await query<{ name: string }>("select table_name as name from information_schema.tables where table_schema = 'public'")).map((r) => r.name).filter(notProgress).sort(),
       indexes: async () =>
         (
           await query<{ name: string }>(
@@ -134,7 +139,7 @@ const postgresTarget: Target = {
             [table],
           )
         ).map((r) => r.name),
-      schema: (exclude) => pgSchema(url, exclude),
+      schema: (exclude) => pgSchema(url, withProgress(exclude)),
       applyFile: async (path) => pgApplyFile(url, path, readFileSync(path, 'utf8')),
       lockHeld: async () =>
         (await query<{ n: number }>("select count(*) as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())"))[0]!.n > 0,
@@ -190,10 +195,10 @@ const sqliteTarget: Target = {
       url: `sqlite:${file}`,
       query,
       exec: async (text) => withDb((db) => void db.exec(text)),
-      tables: async () => (await names("select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\'")).sort(),
+      tables: async () => (await names("select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\'")).filter(notProgress).sort(),
       indexes: async () => (await names("select name from sqlite_master where type = 'index' and sql is not null")).sort(),
       columns: (table) => names('select name from pragma_table_info(?)', [table]),
-      schema: async (exclude) => sqliteSchema(file, exclude),
+      schema: async (exclude) => sqliteSchema(file, withProgress(exclude)),
       applyFile: async (path) => withDb((db) => void db.exec(readFileSync(path, 'utf8'))),
       lockHeld: async () => existsSync(`${file}.lock`),
       appClient() {
@@ -268,11 +273,11 @@ const mysqlTarget: Target = {
           await one.end()
         }
       },
-      tables: async () => (await names("select table_name as name from information_schema.tables where table_schema = database() and table_type = 'BASE TABLE'")).sort(),
+      tables: async () => (await names("select table_name as name from information_schema.tables where table_schema = database() and table_type = 'BASE TABLE'")).filter(notProgress).sort(),
       indexes: async () =>
         (await names("select distinct index_name as name from information_schema.statistics where table_schema = database() and index_name <> 'PRIMARY' and non_unique = 1")).sort(),
       columns: (table) => names('select column_name as name from information_schema.columns where table_schema = database() and table_name = ? order by ordinal_position', [table]),
-      schema: (exclude) => mySchema(url, exclude),
+      schema: (exclude) => mySchema(url, withProgress(exclude)),
       applyFile: (path) => myApplyFile(url, path, readFileSync(path, 'utf8')),
       lockHeld: async () => (await query<{ id: unknown }>('select is_used_lock(?) as id', [mysqlLockName(name, 'boot_migrate_history')]))[0]!.id !== null,
       appClient() {
