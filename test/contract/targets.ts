@@ -27,7 +27,7 @@ export interface TestDatabase {
   indexes(): Promise<string[]>
   /** The columns of a table, in order. */
   columns(table: string): Promise<string[]>
-  /** The schema as text (pg_dump --schema-only, or sqlite_schema) without the named tables (`name`, `schema.name`, `schema.*`). */
+  /** The schema as text (pg_dump --schema-only, sqlite_schema, or MySQL's SHOW CREATE TABLE of every table, AUTO_INCREMENT=n left out) without the named tables (`name`, `schema.name`, `schema.*`). */
   schema(exclude?: string[]): Promise<string>
   /** Runs a SQL file as users of other tools do by hand: psql -v ON_ERROR_STOP=1 -f on PostgreSQL, one exec on SQLite. */
   applyFile(path: string): Promise<void>
