@@ -288,7 +288,7 @@ const mysqlTarget: Target = {
   },
   historyTable: '`boot_migrate_history`',
   transactionalDdl: false,
-  takeover: ['drizzle', 'golang-migrate', 'goose', 'dbmate'],
+  takeover: ['drizzle', 'flyway', 'golang-migrate', 'goose', 'dbmate'],
   quote: (name) => `\`${name.replace(/`/g, '``')}\``,
   errorLine: 'statement start',
   qualified: (name) => name,
