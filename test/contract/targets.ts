@@ -60,8 +60,8 @@ export interface Target {
    */
   transactionalDdl: boolean
   /**
-   * The tools whose folders and histories the dialect takes over, as the README lists them (on MySQL, Prisma's
-   * and Flyway's history tables are not adopted yet; the tools' tests run where they are).
+   * The tools whose folders and histories the dialect takes over, as the README lists them; each tool's contract
+   * tests run on the targets that list it.
    */
   takeover: Array<'drizzle' | 'prisma' | 'flyway' | 'golang-migrate' | 'goose' | 'dbmate'>
   /** A quoted identifier, as the dialect writes one. */
@@ -288,7 +288,7 @@ const mysqlTarget: Target = {
   },
   historyTable: '`boot_migrate_history`',
   transactionalDdl: false,
-  takeover: ['drizzle', 'flyway', 'golang-migrate', 'goose', 'dbmate'],
+  takeover: ['drizzle', 'prisma', 'flyway', 'golang-migrate', 'goose', 'dbmate'],
   quote: (name) => `\`${name.replace(/`/g, '``')}\``,
   errorLine: 'statement start',
   qualified: (name) => name,
