@@ -129,6 +129,37 @@ describe.skipIf(!target)('MySQL and MariaDB', () => {
     expect(await byHand.schema(['boot_migrate_history', 'boot_migrate_history_progress'])).toEqual(await db.schema(['boot_migrate_history', 'boot_migrate_history_progress']))
   })
 
+  it('a DDL revision without a directive that fails at statement 3 of 5: DIRTY names it and statements 1..2; fixed in the file, resume reaches the schema of a clean run', async () => {
+    const five = (bad: boolean) =>
+      [
+        '-- migrate:up',
+        'create table a1 (x int primary key);',
+        "insert into a1 values (1);",
+        `alter table ${bad ? 'missing' : 'a1'} add column y varchar(10) not null default 'y';`,
+        'create index a1_y on a1 (y);',
+        'create table a5 (x int, foreign key (x) references a1 (x));',
+        '',
+      ].join('\n')
+    const clean = await target!.fresh()
+    await createMigrator({ url: clean.url, dir: await revisions({ '0001_five.sql': five(false) }), ...quiet }).run()
+
+    const db = await target!.fresh()
+    const dir = await revisions({ '0001_five.sql': five(true) })
+    const error = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+    expect(error).toMatchObject({ code: 'MIGRATION_FAILED', revision: '0001', line: 4 })
+    expect(error.message).toContain('statements 1..2 stay applied')
+    const dirty = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+    expect(dirty).toMatchObject({ code: 'DIRTY', revision: '0001' })
+    expect(dirty.message).toContain('statements 1..2 of 5 are recorded as applied (lines 2, 3)')
+    expect(dirty.message).toContain(`statement 3 at ${join(dir, '0001_five.sql')}:4 (alter table missing add column`)
+    await writeFile(join(dir, '0001_five.sql'), five(false))
+    await createMigrator({ url: db.url, dir, ...quiet }).resolve('0001', 'resume')
+    await expect(createMigrator({ url: db.url, dir, ...quiet }).run()).resolves.toMatchObject({ upToDate: true, current: '0001' })
+    const history = ['boot_migrate_history', 'boot_migrate_history_progress']
+    expect(await db.schema(history)).toEqual(await clean.schema(history))
+    expect(await db.query('select x, y from a1')).toEqual([{ x: 1, y: 'y' }])
+  })
+
   it('a DML-only revision runs in one transaction with its history row: a failure leaves nothing', async () => {
     const db = await target!.fresh()
     await db.exec('create table t (x int primary key)')

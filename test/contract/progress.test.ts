@@ -97,6 +97,7 @@ describe.each(targets)('per-statement progress of no-transaction revisions ($nam
     const dirty = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
     expect(dirty).toMatchObject({ code: 'DIRTY', revision: '0002' })
     expect(dirty.message).toContain(`statement 4 at ${join(dir, '0002_five.sql')}:6 (alter table nowhere add column y int)`)
+    expect(dirty.message).toContain('statements 1..3 of 5 are recorded as applied (lines 3, 4, 5)')
 
     // Resuming the unfixed file fails again on the same statement, and leaves the same progress.
     await expect(createMigrator({ url: db.url, dir, ...quiet }).resolve('0002', 'resume')).rejects.toMatchObject({ code: 'MIGRATION_FAILED', line: 6 })
