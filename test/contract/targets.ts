@@ -27,7 +27,11 @@ export interface TestDatabase {
   indexes(): Promise<string[]>
   /** The columns of a table, in order. */
   columns(table: string): Promise<string[]>
-  /** The schema as text (pg_dump --schema-only, sqlite_schema, or MySQL's SHOW CREATE TABLE of every table, AUTO_INCREMENT=n left out) without the named tables (`name`, `schema.name`, `schema.*`). */
+  /**
+   * The schema as text (pg_dump --schema-only, sqlite_schema, or MySQL's SHOW CREATE TABLE of every table, AUTO_INCREMENT=n
+   * left out) without the named tables (`name`, `schema.name`, `schema.*`); a named table's `<name>_progress` goes with it
+   * (boot-migrate's progress table, made by the first revision run outside a transaction: every DDL revision on MySQL).
+   */
   schema(exclude?: string[]): Promise<string>
   /** Runs a SQL file as users of other tools do by hand: psql -v ON_ERROR_STOP=1 -f on PostgreSQL, one exec on SQLite. */
   applyFile(path: string): Promise<void>
@@ -95,6 +99,8 @@ afterAll(async () => {
 /** Integers as numbers (postgres.js returns int8 as a string) and timestamps as ISO strings, as SQLite gives them. */
 const plain = (rows: readonly Row[]): Row[] =>
   rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v])))
+/** The excluded tables and their progress tables. */
+const withProgress = (exclude: string[] = []) => exclude.flatMap((t) => (t.endsWith('*') || t.endsWith('_progress') ? [t] : [t, `${t}_progress`]))
 const int8 = { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) }
 
 const postgresTarget: Target = {
@@ -134,7 +140,7 @@ const postgresTarget: Target = {
             [table],
           )
         ).map((r) => r.name),
-      schema: (exclude) => pgSchema(url, exclude),
+      schema: (exclude) => pgSchema(url, withProgress(exclude)),
       applyFile: async (path) => pgApplyFile(url, path, readFileSync(path, 'utf8')),
       lockHeld: async () =>
         (await query<{ n: number }>("select count(*) as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())"))[0]!.n > 0,
@@ -193,7 +199,7 @@ const sqliteTarget: Target = {
       tables: async () => (await names("select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\'")).sort(),
       indexes: async () => (await names("select name from sqlite_master where type = 'index' and sql is not null")).sort(),
       columns: (table) => names('select name from pragma_table_info(?)', [table]),
-      schema: async (exclude) => sqliteSchema(file, exclude),
+      schema: async (exclude) => sqliteSchema(file, withProgress(exclude)),
       applyFile: async (path) => withDb((db) => void db.exec(readFileSync(path, 'utf8'))),
       lockHeld: async () => existsSync(`${file}.lock`),
       appClient() {
@@ -272,7 +278,7 @@ const mysqlTarget: Target = {
       indexes: async () =>
         (await names("select distinct index_name as name from information_schema.statistics where table_schema = database() and index_name <> 'PRIMARY' and non_unique = 1")).sort(),
       columns: (table) => names('select column_name as name from information_schema.columns where table_schema = database() and table_name = ? order by ordinal_position', [table]),
-      schema: (exclude) => mySchema(url, exclude),
+      schema: (exclude) => mySchema(url, withProgress(exclude)),
       applyFile: (path) => myApplyFile(url, path, readFileSync(path, 'utf8')),
       lockHeld: async () => (await query<{ id: unknown }>('select is_used_lock(?) as id', [mysqlLockName(name, 'boot_migrate_history')]))[0]!.id !== null,
       appClient() {
