@@ -18,6 +18,8 @@ export interface ScriptSyntax {
    * stopped by a failing statement leaves the record `boot-migrate resolve --resume` reads.
    */
   progress?: { create: string; add(id: string, step: number, hash: string): string; clear(id: string): string }
+  /** Session settings before a revision outside a transaction (MySQL: lock_wait_timeout from ddlLockTimeout, as a run sets it). */
+  outside?: string[]
   /**
    * Wraps a transactional revision's body where the dialect does more than BEGIN/COMMIT in a run (SQLite:
    * foreign keys off before BEGIN for a table rebuild). Returns the statements to keep, and extra lines.
@@ -57,6 +59,7 @@ export function renderScript(work: Work[], s: ScriptSyntax, header: string): str
       const total = step.statements.length
       const end = `${direction === 'up' ? s.setState(rev.id, 'applied') : s.remove(rev.id)};`
       out.push(
+        ...(s.outside ?? []).map((x) => `${x};`),
         // The down mark goes with the running state: a dirty row says which way it was going.
         ...(progress && direction === 'down' ? [`${progress.clear(rev.id)};`, `${progress.add(rev.id, 0, DOWN_MARK)};`] : []),
         `${direction === 'up' ? s.insert(rev, { ...record, state: 'running' }) : s.setState(rev.id, 'running')};`,

@@ -104,6 +104,7 @@ describe.skipIf(!target)('MySQL and MariaDB', () => {
     const text = await createMigrator({ url: target!.offlineUrl, dir, ...quiet }).script({ from: 'base' })
     expect(text).toContain('create table if not exists `boot_migrate_history_progress`')
     expect(text).toContain("insert into `boot_migrate_history_progress` (id, step, hash) values ('0002', 3, '")
+    expect(text).toContain('set session lock_wait_timeout = 3;')
     // As a DBA runs it: the mariadb client stops at the first error.
     await expect(myApplyFile(db.url, join(dir, 'script.sql'), text, true)).rejects.toThrow(/nowhere/)
     expect(await db.query('select id, state from boot_migrate_history order by id')).toEqual([
