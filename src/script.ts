@@ -58,14 +58,15 @@ export function renderScript(work: Work[], s: ScriptSyntax, header: string): str
     } else {
       const total = step.statements.length
       const end = `${direction === 'up' ? s.setState(rev.id, 'applied') : s.remove(rev.id)};`
+      /** History writes that go together, in one transaction as a run writes them. */
+      const together = (lines: string[]) => (lines.length > 1 ? [...s.begin.map((x) => `${x};`), ...lines, `${s.commit};`] : lines)
+      const running = `${direction === 'up' ? s.insert(rev, { ...record, state: 'running' }) : s.setState(rev.id, 'running')};`
       out.push(
         ...(s.outside ?? []).map((x) => `${x};`),
         // The down mark goes with the running state: a dirty row says which way it was going.
-        ...(progress && direction === 'down' ? [`${progress.clear(rev.id)};`, `${progress.add(rev.id, 0, DOWN_MARK)};`] : []),
-        `${direction === 'up' ? s.insert(rev, { ...record, state: 'running' }) : s.setState(rev.id, 'running')};`,
+        ...together(progress && direction === 'down' ? [`${progress.clear(rev.id)};`, `${progress.add(rev.id, 0, DOWN_MARK)};`, running] : [running]),
         ...step.statements.flatMap((st, k) => [`${st.text};`, ...(progress && k + 1 < total ? [`${progress.add(rev.id, k + 1, statementHash(st.text))};`] : [])]),
-        ...(progress ? [`${progress.clear(rev.id)};`] : []),
-        end,
+        ...together(progress ? [`${progress.clear(rev.id)};`, end] : [end]),
       )
     }
     out.push('')
