@@ -4,9 +4,26 @@ import { describe, expect, it } from 'vitest'
 import { createMigrator } from '../src/index.js'
 import { revisions } from './helpers.js'
 import { failure, quiet } from './contract/support.js'
-import { targets } from './contract/targets.js'
+import { targets, type TestDatabase } from './contract/targets.js'
+import { myApplyFile } from './contract/schema.js'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 
 const target = targets.find((t) => t.name === 'mysql')
+
+const until = async (ok: () => boolean | Promise<boolean>) => {
+  while (!(await ok())) await new Promise((r) => setTimeout(r, 20))
+}
+/** Until the ALTER TABLE t waits for a metadata lock. */
+const alterWaiting = (db: TestDatabase) =>
+  until(
+    async () =>
+      (
+        await db.query<{ n: number }>(
+          "select count(*) as n from information_schema.processlist where db = database() and info like 'alter table t %' and state like '%metadata lock%'",
+        )
+      )[0]!.n > 0,
+  )
 
 describe.skipIf(!target)('MySQL and MariaDB', () => {
   it('an ALTER TABLE behind a long transaction gives up after ddlLockTimeout, retries that statement alone, names the blocker, and readers are never stalled longer', async () => {
@@ -18,12 +35,12 @@ describe.skipIf(!target)('MySQL and MariaDB', () => {
     const lines: string[] = []
     const logger = { debug() {}, info() {}, warn: (m: unknown) => void lines.push(String(m)), error: (m: unknown) => void lines.push(String(m)) }
     const dir = await revisions({ '0001_alter.sql': '-- migrate:up\ncreate table u (y int);\nalter table t add column z int;\n' })
-    const run = failure(createMigrator({ url: db.url, dir, ddlLockTimeout: 1000, ddlRetries: 1, logger }).run())
-    // A reader arriving while the ALTER waits is queued behind its metadata lock, for at most ddlLockTimeout.
-    await new Promise((r) => setTimeout(r, 300))
-    const t0 = Date.now()
+    let settled = false
+    const run = failure(createMigrator({ url: db.url, dir, ddlLockTimeout: 1000, ddlRetries: 1, logger }).run()).finally(() => void (settled = true))
+    // A reader arriving while the ALTER waits is queued behind its metadata lock until the ALTER gives up, before the run does.
+    await alterWaiting(db)
     await db.query('select * from t')
-    expect(Date.now() - t0).toBeLessThan(2500)
+    expect(settled).toBe(false)
     const error = await run
     await blocker.query('rollback')
     await blocker.end()
@@ -31,6 +48,117 @@ describe.skipIf(!target)('MySQL and MariaDB', () => {
     expect(error.message).toContain('statement 1 stays applied')
     expect(lines.join('\n')).toMatch(/statement 2 waited over 1000 ms for a lock held by connection \d+ \(root@/)
     expect(await db.query('select id, state from boot_migrate_history')).toEqual([{ id: '0001', state: 'running' }])
+  })
+
+  it('readers queued behind an ALTER waiting for a metadata lock go on each time it gives up; it retries alone and succeeds once the blocker commits', async () => {
+    const db = await target!.fresh()
+    await db.exec('create table t (x int); insert into t values (1);')
+    const blocker = await mysql.createConnection(db.url)
+    await blocker.query('start transaction')
+    await blocker.query('select * from t')
+    const events: string[] = []
+    const logger = { debug() {}, info() {}, warn: (m: unknown) => void (/ statement 2 waited over 1000 ms .* retry \d+\//.test(String(m)) && events.push('retry')), error() {} }
+    const dir = await revisions({ '0001_alter.sql': '-- migrate:up\ncreate table u (y int);\nalter table t add column z int;\n' })
+    const run = createMigrator({ url: db.url, dir, ddlLockTimeout: 1000, ddlRetries: 50, logger })
+      .run()
+      .then((r) => (events.push('migrated'), r))
+    // Twice: a reader issued while the ALTER waits (its metadata lock request queued ahead of the reader's)
+    // completes when that attempt gives up after ddlLockTimeout, while the revision is still retrying.
+    for (const n of [1, 2]) {
+      await alterWaiting(db)
+      expect(await db.query('select x from t')).toEqual([{ x: 1 }])
+      events.push(`reader ${n}`)
+    }
+    await until(() => events.filter((e) => e === 'retry').length >= 2)
+    events.push('blocker commits')
+    await blocker.query('commit')
+    await blocker.end()
+    await expect(run).resolves.toMatchObject({ applied: [{ id: '0001' }] })
+    expect(events.indexOf('reader 1')).toBeLessThan(events.indexOf('reader 2'))
+    // Reader 2 was issued while a retry of the ALTER waited: each reader was released by a give-up, not by the commit.
+    expect(events.slice(0, events.indexOf('reader 2'))).toContain('retry')
+    expect(events.indexOf('reader 2')).toBeLessThan(events.indexOf('blocker commits'))
+    expect(events.at(-1)).toBe('migrated')
+    expect(events.indexOf('migrated')).toBeGreaterThan(events.indexOf('blocker commits'))
+    expect(await db.columns('t')).toEqual(['x', 'z'])
+    expect(await db.query('select id, state from boot_migrate_history')).toEqual([{ id: '0001', state: 'applied' }])
+    expect(await db.query('select count(*) as n from boot_migrate_history_progress')).toEqual([{ n: 0 }])
+  })
+
+  it('the offline script of a DDL revision records each statement as a run does: stopped by a failing statement, resolve --resume completes it', async () => {
+    const db = await target!.fresh()
+    const five = (bad: boolean) =>
+      [
+        '-- migrate:up',
+        'create table p1 (x int);',
+        'insert into p1 values (1);',
+        'create index p1_x on p1 (x);',
+        `alter table ${bad ? 'nowhere' : 'p1'} add column y int;`,
+        'create table p5 (x int);',
+        '-- migrate:down',
+        'drop table p5;',
+        'drop table p1;',
+        '',
+      ].join('\n')
+    const dir = await revisions({ '0001_base.sql': '-- migrate:up\ncreate table base (x int);\n', '0002_five.sql': five(true) })
+    const text = await createMigrator({ url: target!.offlineUrl, dir, ...quiet }).script({ from: 'base' })
+    expect(text).toContain('create table if not exists `boot_migrate_history_progress`')
+    expect(text).toContain("insert into `boot_migrate_history_progress` (id, step, hash) values ('0002', 3, '")
+    expect(text).toContain('set session lock_wait_timeout = 3;')
+    // As a DBA runs it: the mariadb client stops at the first error.
+    await expect(myApplyFile(db.url, join(dir, 'script.sql'), text, true)).rejects.toThrow(/nowhere/)
+    expect(await db.query('select id, state from boot_migrate_history order by id')).toEqual([
+      { id: '0001', state: 'applied' },
+      { id: '0002', state: 'running' },
+    ])
+    expect((await db.query('select step from boot_migrate_history_progress order by step')).map((r) => Number(r.step))).toEqual([1, 2, 3])
+    const dirty = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+    expect(dirty).toMatchObject({ code: 'DIRTY', revision: '0002' })
+    expect(dirty.message).toContain('statements 1..3 of 5 are recorded as applied')
+    expect(dirty.message).toContain(`statement 4 at ${join(dir, '0002_five.sql')}:5 (alter table nowhere add column y int)`)
+    await writeFile(join(dir, '0002_five.sql'), five(false))
+    await createMigrator({ url: db.url, dir, ...quiet }).resolve('0002', 'resume')
+    await expect(createMigrator({ url: db.url, dir, ...quiet }).run()).resolves.toMatchObject({ upToDate: true, current: '0002' })
+    expect(await db.columns('p1')).toEqual(['x', 'y'])
+
+    // The whole script, fixed, run by hand on another database: the same schema and history as a run.
+    const byHand = await target!.fresh()
+    const fixed = await createMigrator({ url: target!.offlineUrl, dir, ...quiet }).script({ from: 'base' })
+    await myApplyFile(byHand.url, join(dir, 'script.sql'), fixed, true)
+    await expect(createMigrator({ url: byHand.url, dir, ...quiet }).run()).resolves.toMatchObject({ upToDate: true, current: '0002' })
+    expect(await byHand.query('select count(*) as n from boot_migrate_history_progress')).toEqual([{ n: 0 }])
+    expect(await byHand.schema(['boot_migrate_history', 'boot_migrate_history_progress'])).toEqual(await db.schema(['boot_migrate_history', 'boot_migrate_history_progress']))
+  })
+
+  it('a DDL revision without a directive that fails at statement 3 of 5: DIRTY names it and statements 1..2; fixed in the file, resume reaches the schema of a clean run', async () => {
+    const five = (bad: boolean) =>
+      [
+        '-- migrate:up',
+        'create table a1 (x int primary key);',
+        "insert into a1 values (1);",
+        `alter table ${bad ? 'missing' : 'a1'} add column y varchar(10) not null default 'y';`,
+        'create index a1_y on a1 (y);',
+        'create table a5 (x int, foreign key (x) references a1 (x));',
+        '',
+      ].join('\n')
+    const clean = await target!.fresh()
+    await createMigrator({ url: clean.url, dir: await revisions({ '0001_five.sql': five(false) }), ...quiet }).run()
+
+    const db = await target!.fresh()
+    const dir = await revisions({ '0001_five.sql': five(true) })
+    const error = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+    expect(error).toMatchObject({ code: 'MIGRATION_FAILED', revision: '0001', line: 4 })
+    expect(error.message).toContain('statements 1..2 stay applied')
+    const dirty = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+    expect(dirty).toMatchObject({ code: 'DIRTY', revision: '0001' })
+    expect(dirty.message).toContain('statements 1..2 of 5 are recorded as applied (lines 2, 3)')
+    expect(dirty.message).toContain(`statement 3 at ${join(dir, '0001_five.sql')}:4 (alter table missing add column`)
+    await writeFile(join(dir, '0001_five.sql'), five(false))
+    await createMigrator({ url: db.url, dir, ...quiet }).resolve('0001', 'resume')
+    await expect(createMigrator({ url: db.url, dir, ...quiet }).run()).resolves.toMatchObject({ upToDate: true, current: '0001' })
+    const history = ['boot_migrate_history', 'boot_migrate_history_progress']
+    expect(await db.schema(history)).toEqual(await clean.schema(history))
+    expect(await db.query('select x, y from a1')).toEqual([{ x: 1, y: 'y' }])
   })
 
   it('a DML-only revision runs in one transaction with its history row: a failure leaves nothing', async () => {

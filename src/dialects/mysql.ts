@@ -162,6 +162,14 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
             `insert into ${table} (id, name, checksum, state, applied_by, down_sql) values (${[rev.id, rev.name, v.checksum, v.state, 'sql script', v.downSql].map(myLiteral).join(', ')})`,
           setState: (id, state) => `update ${table} set state = ${myLiteral(state)}, applied_at = current_timestamp(6) where id = ${myLiteral(id)}`,
           remove: (id) => `delete from ${table} where id = ${myLiteral(id)}`,
+          // A DDL statement behind a long transaction fails after ddlLockTimeout instead of stalling every reader queued behind
+          // it; the client stops there, and the progress rows make the rest resumable (`boot-migrate resolve <id> --resume`).
+          outside: [lockTimeoutSql],
+          progress: {
+            create: history.progress.create,
+            add: (id, step, hash) => `insert into ${history.progress.table} (id, step, hash) values (${myLiteral(id)}, ${step}, ${myLiteral(hash)})`,
+            clear: (id) => `delete from ${history.progress.table} where id = ${myLiteral(id)}`,
+          },
         },
         `boot-migrate script for ${display}`,
       ),

@@ -276,7 +276,25 @@ export const flyway: Tool = {
     recovery: RECOVERY,
     keep: {
       create: (at) =>
-        at.sql.dialect === 'postgres'
+        at.sql.dialect === 'mysql'
+          ? [
+              // MySQLDatabase.getRawCreateScript; its separate CREATE INDEX inline, since MySQL 8 has no CREATE INDEX IF NOT EXISTS (the same table results).
+              `CREATE TABLE IF NOT EXISTS ${at.table} (
+    \`installed_rank\` INT NOT NULL,
+    \`version\` VARCHAR(50),
+    \`description\` VARCHAR(200) NOT NULL,
+    \`type\` VARCHAR(20) NOT NULL,
+    \`script\` VARCHAR(1000) NOT NULL,
+    \`checksum\` INT,
+    \`installed_by\` VARCHAR(100) NOT NULL,
+    \`installed_on\` TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    \`execution_time\` INT NOT NULL,
+    \`success\` BOOL NOT NULL,
+    CONSTRAINT \`flyway_schema_history_pk\` PRIMARY KEY (\`installed_rank\`),
+    INDEX \`flyway_schema_history_s_idx\` (\`success\`)
+) ENGINE=InnoDB`,
+            ]
+          : at.sql.dialect === 'postgres'
           ? [
               `CREATE TABLE IF NOT EXISTS ${at.table} (
     "installed_rank" INT NOT NULL,
@@ -318,7 +336,8 @@ export const flyway: Tool = {
         const p = at.sql.param
         const x = rev.origin.extra!
         const pg = at.sql.dialect === 'postgres'
-        const by = pg ? 'current_user' : "''"
+        // installed_by as Flyway fills it by default: the database user (MySQL: USER() without its host part); SQLite has none.
+        const by = pg ? 'current_user' : at.sql.dialect === 'mysql' ? "substring_index(user(), '@', 1)" : "''"
         const yes = pg ? 'true' : '1'
         // The version's latest SQL / UNDO_SQL row decides whether Flyway sees it applied (parameters in textual order, for `?`).
         const latest = `(select type from ${t} where version = ${p(5)} and type in ('SQL', 'UNDO_SQL') and success = ${yes} order by installed_rank desc limit 1)`

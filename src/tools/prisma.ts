@@ -126,8 +126,9 @@ function firstError(logs: string): string {
 const applied = (r: PrismaRow) => r.finished_at != null && r.rolled_back_at == null
 const failed = (r: PrismaRow) => r.finished_at == null && r.rolled_back_at == null
 
-/** `now()` as Prisma stores it: timestamptz on PostgreSQL, Unix milliseconds on SQLite (quaint writes a DateTime that way). */
-const now = (dialect: string) => (dialect === 'postgres' ? 'now()' : "cast((julianday('now') - 2440587.5) * 86400000 as integer)")
+/** `now()` as Prisma stores it: timestamptz on PostgreSQL, DATETIME(3) on MySQL, Unix milliseconds on SQLite (quaint writes a DateTime that way). */
+const now = (dialect: string) =>
+  dialect === 'postgres' ? 'now()' : dialect === 'mysql' ? 'current_timestamp(3)' : "cast((julianday('now') - 2440587.5) * 86400000 as integer)"
 
 export const prisma: Tool = {
   name: 'prisma',
@@ -172,9 +173,22 @@ export const prisma: Tool = {
     },
     recovery: RECOVERY,
     keep: {
-      // Prisma's own DDL (sql-schema-connector flavour/postgres.rs and flavour/sqlite.rs, create_migrations_table).
+      // Prisma's own DDL (sql-schema-connector flavour/postgres.rs, flavour/mysql.rs and flavour/sqlite.rs, create_migrations_table).
       create: (at) =>
-        at.sql.dialect === 'postgres'
+        at.sql.dialect === 'mysql'
+          ? [
+              `CREATE TABLE IF NOT EXISTS ${at.table} (
+    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
+    checksum                VARCHAR(64) NOT NULL,
+    finished_at             DATETIME(3),
+    migration_name          VARCHAR(255) NOT NULL,
+    logs                    TEXT,
+    rolled_back_at          DATETIME(3),
+    started_at              DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    applied_steps_count     INTEGER UNSIGNED NOT NULL DEFAULT 0
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+            ]
+          : at.sql.dialect === 'postgres'
           ? [
               `CREATE TABLE IF NOT EXISTS ${at.table} (
     "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,

@@ -31,7 +31,22 @@ const seeded = [{ name: 'seed a' }, { name: 'seed b' }]
 
 /** Flyway's own DDL for its table (getRawCreateScript, no baseline), in the default schema. */
 const flywayDdl = (target: Target) =>
-  target.name === 'postgres'
+  target.name === 'mysql'
+    ? `CREATE TABLE \`flyway_schema_history\` (
+    \`installed_rank\` INT NOT NULL,
+    \`version\` VARCHAR(50),
+    \`description\` VARCHAR(200) NOT NULL,
+    \`type\` VARCHAR(20) NOT NULL,
+    \`script\` VARCHAR(1000) NOT NULL,
+    \`checksum\` INT,
+    \`installed_by\` VARCHAR(100) NOT NULL,
+    \`installed_on\` TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    \`execution_time\` INT NOT NULL,
+    \`success\` BOOL NOT NULL,
+    CONSTRAINT \`flyway_schema_history_pk\` PRIMARY KEY (\`installed_rank\`)
+) ENGINE=InnoDB;
+CREATE INDEX \`flyway_schema_history_s_idx\` ON \`flyway_schema_history\` (\`success\`);`
+    : target.name === 'postgres'
     ? `CREATE TABLE "public"."flyway_schema_history" (
     "installed_rank" INT NOT NULL,
     "version" VARCHAR(50),
@@ -63,7 +78,8 @@ CREATE INDEX "main"."flyway_schema_history_s_idx" ON "flyway_schema_history" ("s
 describe.each(targets.filter((t) => t.takeover.includes('flyway')))('taking over from Flyway ($name)', (target) => {
   const p = target.sql.param
   const yes = target.name === 'postgres' ? true : 1
-  const by = target.name === 'postgres' ? 'postgres' : ''
+  // Flyway's installed_by: the database user (the servers' test URLs connect as postgres and root).
+  const by = target.name === 'postgres' ? 'postgres' : target.name === 'mysql' ? 'root' : ''
   const folder = () => revisions(FILES)
   const run = (db: TestDatabase, dir: string, extra: Record<string, unknown> = {}) => createMigrator({ url: db.url, dir, ...quiet, ...extra }).run()
 
@@ -87,7 +103,7 @@ describe.each(targets.filter((t) => t.takeover.includes('flyway')))('taking over
     const tables = await db.tables()
     return {
       tables,
-      schema: await db.schema(['boot_migrate_history']),
+      schema: await db.schema(['boot_migrate_history', 'boot_migrate_history_progress']),
       flyway: await flywayRows(db),
       ours: tables.includes('boot_migrate_history') ? await db.query('select id, name, checksum, state from boot_migrate_history order by id') : null,
       users: tables.includes('users') ? await db.query('select id, name, email from users order by id') : null,
@@ -113,7 +129,7 @@ describe.each(targets.filter((t) => t.takeover.includes('flyway')))('taking over
     const result = await run(db, dir)
     expect(result.applied.map((r) => r.id)).toEqual(ALL)
     expect(result.current).toBe('10')
-    expect(await db.schema(['boot_migrate_history'])).toEqual(await byHand(dir))
+    expect(await db.schema(['boot_migrate_history', 'boot_migrate_history_progress'])).toEqual(await byHand(dir))
     expect(await db.query('select name from users order by name')).toEqual(seeded)
     expect(await db.tables()).not.toContain('flyway_schema_history')
     expect(await run(db, dir)).toMatchObject({ upToDate: true, applied: [] })
@@ -140,7 +156,7 @@ describe.each(targets.filter((t) => t.takeover.includes('flyway')))('taking over
     const result = await run(db, dir)
     expect(result.applied.map((r) => r.id)).toEqual(['2', '10'])
     expect(await db.query('select name from users order by name')).toEqual(seeded)
-    expect(await db.schema(['boot_migrate_history', 'flyway_schema_history'])).toEqual(await byHand(dir))
+    expect(await db.schema(['boot_migrate_history', 'boot_migrate_history_progress', 'flyway_schema_history'])).toEqual(await byHand(dir))
     expect((await oursIds(db)).sort()).toEqual(['1', '1.1', '10', '2'])
   })
 
@@ -229,7 +245,7 @@ describe.each(targets.filter((t) => t.takeover.includes('flyway')))('taking over
     // The same table and rows as `flyway migrate` writes.
     const reference = await target.fresh()
     await flywayMigrate(reference, dir, 4)
-    expect(await db.schema(['boot_migrate_history'])).toEqual(await reference.schema([]))
+    expect(await db.schema(['boot_migrate_history', 'boot_migrate_history_progress'])).toEqual(await reference.schema([]))
     expect(await flywayRows(db)).toEqual(await flywayRows(reference))
     expect((await db.query<{ installed_by: string }>('select installed_by from flyway_schema_history'))[0]!.installed_by).toBe(by)
 

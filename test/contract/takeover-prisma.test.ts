@@ -21,7 +21,7 @@ import { captureLog, runWorker } from '../helpers.js'
 import { failure, quiet } from './support.js'
 import { targets, type TestDatabase } from './targets.js'
 
-const HISTORY = ['boot_migrate_history', '_prisma_migrations']
+const HISTORY = ['boot_migrate_history', 'boot_migrate_history_progress', '_prisma_migrations']
 const [INIT, POSTS, SEED, ROLES] = PRISMA_IDS as [string, string, string, string]
 const settings = [
   { key: 'plan', value: 'free' },
@@ -44,15 +44,16 @@ describe('Prisma folders are read as Prisma reads them', () => {
 })
 
 describe.each(targets.filter((t) => t.takeover.includes('prisma')))('taking over Prisma Migrate ($name)', (target) => {
+  const q = target.quote
   /** Everything a takeover could touch, every row of it. */
   const state = async (db: TestDatabase) => {
     const tables = await db.tables()
     return {
       tables,
-      schema: await db.schema(['boot_migrate_history']),
-      prisma: tables.includes('_prisma_migrations') ? await db.query('select * from "_prisma_migrations" order by started_at, migration_name, id') : null,
+      schema: await db.schema(['boot_migrate_history', 'boot_migrate_history_progress']),
+      prisma: tables.includes('_prisma_migrations') ? await db.query('select * from _prisma_migrations order by started_at, migration_name, id') : null,
       ours: tables.includes('boot_migrate_history') ? await db.query('select id, name, checksum, state from boot_migrate_history order by id') : null,
-      settings: await db.query('select * from "Setting" order by "key"'),
+      settings: await db.query(`select * from ${q('Setting')} order by ${q('key')}`),
     }
   }
   /** The same migrations applied by hand, one file after the other (psql -v ON_ERROR_STOP=1 on PostgreSQL). */
@@ -70,7 +71,7 @@ describe.each(targets.filter((t) => t.takeover.includes('prisma')))('taking over
     const result = await createMigrator({ url: db.url, dir, logger: log.logger }).run()
     expect(result.applied.map((r) => r.id)).toEqual(PRISMA_IDS)
     expect(await db.schema(HISTORY)).toEqual(await byHand(dir))
-    expect(await db.query('select * from "Setting" order by "key"')).toEqual(settings)
+    expect(await db.query(`select * from ${q('Setting')} order by ${q('key')}`)).toEqual(settings)
     if (target.name === 'postgres') expect(log.text()).toMatch(/info .*20240401000000_roles.migration\.sql: its BEGIN and COMMIT lines were dropped/)
     expect(await db.tables()).not.toContain('_prisma_migrations')
     expect(await createMigrator({ url: db.url, dir, ...quiet }).run()).toMatchObject({ upToDate: true, warnings: [] })
@@ -84,7 +85,7 @@ describe.each(targets.filter((t) => t.takeover.includes('prisma')))('taking over
     const result = await createMigrator({ url: db.url, dir, ...quiet }).run()
     expect(result).toMatchObject({ applied: [], current: ROLES, warnings: [] })
     const after = await state(db)
-    expect({ ...after, tables: after.tables.filter((t) => t !== 'boot_migrate_history'), ours: null }).toEqual(before)
+    expect({ ...after, tables: after.tables.filter((t) => !t.startsWith('boot_migrate_history')), ours: null }).toEqual(before)
     expect(await ids(db)).toEqual(PRISMA_IDS)
     expect(await db.schema(HISTORY)).toEqual(await byHand(dir))
   })
@@ -98,7 +99,7 @@ describe.each(targets.filter((t) => t.takeover.includes('prisma')))('taking over
     await prismaResolveRolledBack(target, db, SEED)
     const result = await createMigrator({ url: db.url, dir, ...quiet }).run()
     expect(result.applied.map((r) => r.id)).toEqual([SEED, ROLES])
-    expect(await db.query('select * from "Setting" order by "key"')).toEqual(settings)
+    expect(await db.query(`select * from ${q('Setting')} order by ${q('key')}`)).toEqual(settings)
     expect(await ids(db)).toEqual(PRISMA_IDS)
     expect(await db.schema(HISTORY)).toEqual(await byHand(dir))
   })
@@ -125,7 +126,7 @@ describe.each(targets.filter((t) => t.takeover.includes('prisma')))('taking over
       const first = await createMigrator({ url: db.url, dir, ...quiet }).run()
       expect(first.applied.map((r) => r.id)).toEqual(fix === 'resolve --applied' ? [ROLES] : [SEED, ROLES])
       expect(await createMigrator({ url: db.url, dir, ...quiet }).run()).toMatchObject({ upToDate: true })
-      expect(await db.query('select * from "Setting" order by "key"')).toEqual(settings)
+      expect(await db.query(`select * from ${q('Setting')} order by ${q('key')}`)).toEqual(settings)
       expect(await ids(db)).toEqual(PRISMA_IDS)
     },
   )
@@ -169,7 +170,7 @@ describe.each(targets.filter((t) => t.takeover.includes('prisma')))('taking over
     const db = await target.fresh()
     const dir = await prismaFolder(target.name)
     await createMigrator({ url: db.url, dir, takeover: { keepHistory: true }, ...quiet }).run()
-    const rows = await db.query<Record<string, unknown>>('select * from "_prisma_migrations" order by migration_name')
+    const rows = await db.query<Record<string, unknown>>('select * from _prisma_migrations order by migration_name')
     expect(rows.map((r) => r.migration_name)).toEqual(PRISMA_IDS)
     for (const [i, r] of rows.entries()) {
       expect(r).toMatchObject({ checksum: await sha256File(join(dir, PRISMA_IDS[i]!, 'migration.sql')), logs: null, rolled_back_at: null, applied_steps_count: 1 })
@@ -187,12 +188,14 @@ describe.each(targets.filter((t) => t.takeover.includes('prisma')))('taking over
             `select column_name, data_type, character_maximum_length, is_nullable, column_default, ordinal_position from information_schema.columns
               where table_name = '_prisma_migrations' order by ordinal_position`,
           )
-        : d.query("select sql from sqlite_schema where name = '_prisma_migrations' or tbl_name = '_prisma_migrations' order by name")
+        : target.name === 'mysql'
+          ? d.query('show create table _prisma_migrations')
+          : d.query("select sql from sqlite_schema where name = '_prisma_migrations' or tbl_name = '_prisma_migrations' order by name")
     expect(await definition(db)).toEqual(await definition(other))
     expect(await definition(db)).not.toEqual([])
 
     const down = join(dir, ROLES, 'down.sql')
-    await writeFile(down, target.name === 'postgres' ? `ALTER TABLE "User" ALTER COLUMN "role" SET DEFAULT 'ADMIN';` : 'select 1;')
+    await writeFile(down, target.name === 'sqlite' ? 'select 1;' : `ALTER TABLE ${q('User')} ALTER COLUMN ${q('role')} SET DEFAULT 'ADMIN';`)
     await createMigrator({ url: db.url, dir, takeover: { keepHistory: true }, ...quiet }).down()
     expect(await prismaPending(db, dir)).toEqual({ failed: [], pending: [ROLES] })
   })
@@ -204,9 +207,9 @@ describe.each(targets.filter((t) => t.takeover.includes('prisma')))('taking over
     const runs = await Promise.all(Array.from({ length: 6 }, () => runWorker({ url: db.url, dir, takeover: { keepHistory: true }, lockTimeout: 60_000 })))
     for (const r of runs) expect([r.code, r.signal, r.error, !!r.result], r.stdout).toEqual([0, null, undefined, true])
     expect(runs.flatMap((r) => r.result!.applied.map((a) => a.id)).sort()).toEqual([SEED, ROLES])
-    expect(await db.query('select * from "Setting" order by "key"')).toEqual(settings)
+    expect(await db.query(`select * from ${q('Setting')} order by ${q('key')}`)).toEqual(settings)
     expect(await ids(db)).toEqual(PRISMA_IDS)
-    expect((await db.query<{ migration_name: string }>('select migration_name from "_prisma_migrations" order by migration_name')).map((r) => r.migration_name)).toEqual(PRISMA_IDS)
+    expect((await db.query<{ migration_name: string }>('select migration_name from _prisma_migrations order by migration_name')).map((r) => r.migration_name)).toEqual(PRISMA_IDS)
     expect(await prismaPending(db, dir)).toEqual({ failed: [], pending: [] })
     expect(await db.schema(HISTORY)).toEqual(await byHand(dir))
   })

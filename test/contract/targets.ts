@@ -27,7 +27,11 @@ export interface TestDatabase {
   indexes(): Promise<string[]>
   /** The columns of a table, in order. */
   columns(table: string): Promise<string[]>
-  /** The schema as text (pg_dump --schema-only, or sqlite_schema) without the named tables (`name`, `schema.name`, `schema.*`). */
+  /**
+   * The schema as text (pg_dump --schema-only, sqlite_schema, or MySQL's SHOW CREATE TABLE of every table, AUTO_INCREMENT=n
+   * left out) without the named tables (`name`, `schema.name`, `schema.*`); a named table's `<name>_progress` goes with it
+   * (boot-migrate's progress table, made by the first revision run outside a transaction: every DDL revision on MySQL).
+   */
   schema(exclude?: string[]): Promise<string>
   /** Runs a SQL file as users of other tools do by hand: psql -v ON_ERROR_STOP=1 -f on PostgreSQL, one exec on SQLite. */
   applyFile(path: string): Promise<void>
@@ -60,8 +64,8 @@ export interface Target {
    */
   transactionalDdl: boolean
   /**
-   * The tools whose folders and histories the dialect takes over, as the README lists them (on MySQL, Prisma's
-   * and Flyway's history tables are not adopted yet; the tools' tests run where they are).
+   * The tools whose folders and histories the dialect takes over, as the README lists them; each tool's contract
+   * tests run on the targets that list it.
    */
   takeover: Array<'drizzle' | 'prisma' | 'flyway' | 'golang-migrate' | 'goose' | 'dbmate'>
   /** A quoted identifier, as the dialect writes one. */
@@ -100,6 +104,8 @@ afterAll(async () => {
 /** Integers as numbers (postgres.js returns int8 as a string) and timestamps as ISO strings, as SQLite gives them. */
 const plain = (rows: readonly Row[]): Row[] =>
   rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v instanceof Date ? v.toISOString() : v])))
+/** The excluded tables and their progress tables. */
+const withProgress = (exclude: string[] = []) => exclude.flatMap((t) => (t.endsWith('*') || t.endsWith('_progress') ? [t] : [t, `${t}_progress`]))
 const int8 = { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) }
 
 const postgresTarget: Target = {
@@ -293,7 +299,7 @@ const mysqlTarget: Target = {
   },
   historyTable: '`boot_migrate_history`',
   transactionalDdl: false,
-  takeover: ['drizzle', 'golang-migrate', 'goose', 'dbmate'],
+  takeover: ['drizzle', 'prisma', 'flyway', 'golang-migrate', 'goose', 'dbmate'],
   quote: (name) => `\`${name.replace(/`/g, '``')}\``,
   errorLine: 'statement start',
   qualified: (name) => name,
