@@ -93,8 +93,6 @@ export interface Target {
 
 /** The per-statement progress table boot-migrate makes on demand next to its history: not a table of the revisions'. */
 const notProgress = (name: string) => !name.endsWith('_progress')
-/** A history table left out of a schema takes its progress table with it. */
-const withProgress = (exclude: string[] = []) => exclude.flatMap((t) => [t, `${t}_progress`])
 
 const open: Array<() => Promise<void>> = []
 afterAll(async () => {
