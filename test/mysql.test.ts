@@ -189,4 +189,37 @@ describe.skipIf(!target)('MySQL and MariaDB', () => {
     expect(await db.query('select count(*) as n from t')).toEqual([{ n: 3 }])
     expect(await db.lockHeld()).toBe(false)
   })
+
+  it('takes a drizzle-orm mysql2 database as db: a function revision gets ctx.db on the migration connection', async () => {
+    const db = await target!.fresh()
+    const pool = mysql.createPool({ uri: db.url, connectionLimit: 2 })
+    try {
+      const { drizzle } = await import('drizzle-orm/mysql2')
+      const { sql } = await import('drizzle-orm')
+      const seen: string[] = []
+      const result = await createMigrator({
+        db: drizzle(pool),
+        migrations: [
+          { id: '0001', up: 'create table t (x int)' },
+          {
+            id: '0002',
+            up: async (ctx) => {
+              const d = ctx.db as { execute(q: unknown): Promise<unknown>; select?: unknown }
+              await d.execute(sql`insert into t values (7)`)
+              const [rows] = (await d.execute(sql`select connection_id() as id`)) as unknown as [Array<{ id: number }>]
+              seen.push(String(rows[0]!.id))
+            },
+          },
+        ],
+        ...quiet,
+      }).run()
+      expect(result.applied.map((r) => r.id)).toEqual(['0001', '0002'])
+      expect(await db.query('select x from t')).toEqual([{ x: 7 }])
+      // ctx.db ran on the connection that held the migration lock, which the pool never lent to the app.
+      expect(seen).toHaveLength(1)
+      expect(await db.lockHeld()).toBe(false)
+    } finally {
+      await pool.end()
+    }
+  })
 })
