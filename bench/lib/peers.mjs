@@ -15,43 +15,62 @@ const bootMigrate = () => import(process.env.BOOT_MIGRATE_ENTRY ? pathToFileURL(
 const postgresJs = async () => (await import('postgres')).default
 const pgModule = async () => (await import('pg')).default
 const sqliteDriver = async () => (await import('better-sqlite3')).default
+/** mysql2's promise API (the root's devDependency, found from bench/ by Node's resolution). */
+const mysql2 = async () => {
+  const m = await import('mysql2/promise')
+  return m.default ?? m
+}
+
+/** The URL boot-migrate is given: postgres:// and mysql:// as they are, a SQLite file as sqlite:<file>. */
+const bmUrl = (url, dialect) => (dialect === 'sqlite' ? `sqlite:${url}` : url)
+/** The app's client boot-migrate is handed: postgres.js, a better-sqlite3 Database, or a mysql2/promise pool. */
+const bmClient = (driver, url, dialect) =>
+  dialect === 'pg' ? driver(url, { max: 1, onnotice: quiet }) : dialect === 'mysql' ? driver.createPool({ uri: url, connectionLimit: 2 }) : new driver(url)
+const bmSelect1 = (client, dialect) =>
+  dialect === 'pg' ? () => client`select 1` : dialect === 'mysql' ? () => client.query('select 1') : async () => client.prepare('select 1').get()
+const bmClose = (client, dialect) => (dialect === 'sqlite' ? client.close() : client.end())
+const coldSelect1 = (url, dialect) => (dialect === 'pg' ? postgresSelect1(url) : dialect === 'mysql' ? mysqlSelect1(url) : sqliteSelect1(url))
 
 export const peers = {
   'boot-migrate': {
     pkg: 'boot-migrate',
     // How a batch of pending revisions is committed by default: 'each' revision, or 'all' in one transaction.
     commits: 'each',
-    dialects: ['pg', 'sqlite'],
-    drivers: { pg: 'postgres', sqlite: 'better-sqlite3' },
+    dialects: ['pg', 'sqlite', 'mysql'],
+    drivers: { pg: 'postgres', sqlite: 'better-sqlite3', mysql: 'mysql2' },
     async load(dialect) {
       const m = await bootMigrate()
-      return { m, driver: dialect === 'pg' ? await postgresJs() : await sqliteDriver() }
+      return { m, driver: dialect === 'pg' ? await postgresJs() : dialect === 'mysql' ? await mysql2() : await sqliteDriver() }
     },
     async app(url, dialect) {
       const { m, driver } = await this.load(dialect)
-      const client = dialect === 'pg' ? driver(url, { max: 1, onnotice: quiet }) : new driver(url)
+      const client = bmClient(driver, url, dialect)
       return {
         // createMigrator().run() every call: the whole check, as a new process would do it. (migrate() would
         // answer later calls from its per-process memo without any query: not a fair comparison.)
         migrate: async (dir) => (await m.createMigrator({ client, dir, logger: false }).run()).applied.length,
-        select1: dialect === 'pg' ? () => client`select 1` : async () => client.prepare('select 1').get(),
-        close: async () => (dialect === 'pg' ? client.end() : client.close()),
+        select1: bmSelect1(client, dialect),
+        close: async () => bmClose(client, dialect),
       }
     },
     async cold(url, dir, dialect) {
       const { m } = await this.load(dialect)
-      const r = await m.createMigrator({ url: dialect === 'pg' ? url : `sqlite:${url}`, dir, logger: false }).run()
+      const r = await m.createMigrator({ url: bmUrl(url, dialect), dir, logger: false }).run()
       return r.applied.length
     },
-    coldSelect1: (url, dialect) => (dialect === 'pg' ? postgresSelect1(url) : sqliteSelect1(url)),
+    coldSelect1,
   },
 
   drizzle: {
     pkg: 'drizzle-orm',
     commits: 'all',
-    dialects: ['pg', 'sqlite'],
-    drivers: { pg: 'postgres', sqlite: 'better-sqlite3' },
+    dialects: ['pg', 'sqlite', 'mysql'],
+    drivers: { pg: 'postgres', sqlite: 'better-sqlite3', mysql: 'mysql2' },
     async load(dialect) {
+      if (dialect === 'mysql') {
+        const [{ drizzle }, { migrate }, driver] = await Promise.all([import('drizzle-orm/mysql2'), import('drizzle-orm/mysql2/migrator'), mysql2()])
+        return { drizzle, migrate, driver }
+      }
       if (dialect === 'pg') {
         const [{ drizzle }, { migrate }, driver] = await Promise.all([import('drizzle-orm/postgres-js'), import('drizzle-orm/postgres-js/migrator'), postgresJs()])
         return { drizzle, migrate, driver }
@@ -61,12 +80,13 @@ export const peers = {
     },
     async app(url, dialect) {
       const { drizzle, migrate, driver } = await this.load(dialect)
-      const client = dialect === 'pg' ? driver(url, { max: 1, onnotice: quiet }) : new driver(url)
-      const db = drizzle(client)
+      // MySQL: a mysql2 pool, as drizzle's docs show (drizzle({ client: pool })).
+      const client = bmClient(driver, url, dialect)
+      const db = dialect === 'mysql' ? drizzle({ client }) : drizzle(client)
       return {
         migrate: async (folder) => migrate(db, { migrationsFolder: folder }),
-        select1: dialect === 'pg' ? () => client`select 1` : async () => client.prepare('select 1').get(),
-        close: async () => (dialect === 'pg' ? client.end() : client.close()),
+        select1: bmSelect1(client, dialect),
+        close: async () => bmClose(client, dialect),
       }
     },
     async cold(url, folder, dialect) {
@@ -77,7 +97,7 @@ export const peers = {
         await a.close()
       }
     },
-    coldSelect1: (url, dialect) => (dialect === 'pg' ? postgresSelect1(url) : sqliteSelect1(url)),
+    coldSelect1,
   },
 
   kysely: {
@@ -121,12 +141,13 @@ export const peers = {
   knex: {
     pkg: 'knex',
     commits: 'all',
-    dialects: ['pg', 'sqlite'],
-    drivers: { pg: 'pg', sqlite: 'better-sqlite3' },
+    dialects: ['pg', 'sqlite', 'mysql'],
+    drivers: { pg: 'pg', sqlite: 'better-sqlite3', mysql: 'mysql2' },
     async load(dialect) {
       const knex = (await import('knex')).default
       // knex requires its driver by name when the first connection is made; load it now so that it is counted.
       if (dialect === 'pg') await pgModule()
+      else if (dialect === 'mysql') await import('mysql2')
       else await sqliteDriver()
       return { knex }
     },
@@ -135,7 +156,9 @@ export const peers = {
       const db =
         dialect === 'pg'
           ? knex({ client: 'pg', connection: url })
-          : knex({ client: 'better-sqlite3', connection: { filename: url }, useNullAsDefault: true })
+          : dialect === 'mysql'
+            ? knex({ client: 'mysql2', connection: url })
+            : knex({ client: 'better-sqlite3', connection: { filename: url }, useNullAsDefault: true })
       return {
         async migrate(directory) {
           const [, log] = await db.migrate.latest({ directory, loadExtensions: ['.cjs'] })
@@ -234,17 +257,17 @@ peers['boot-migrate (revisions in code)'] = {
   scenarios: [1],
   async app(url, dialect) {
     const { m, driver } = await this.load(dialect)
-    const client = dialect === 'pg' ? driver(url, { max: 1, onnotice: quiet }) : new driver(url)
+    const client = bmClient(driver, url, dialect)
     let migrations
     return {
       migrate: async (dir) => (await m.createMigrator({ client, migrations: (migrations ??= await inCode(dir)), logger: false }).run()).applied.length,
-      select1: dialect === 'pg' ? () => client`select 1` : async () => client.prepare('select 1').get(),
-      close: async () => (dialect === 'pg' ? client.end() : client.close()),
+      select1: bmSelect1(client, dialect),
+      close: async () => bmClose(client, dialect),
     }
   },
   async cold(url, dir, dialect) {
     const { m } = await this.load(dialect)
-    const r = await m.createMigrator({ url: dialect === 'pg' ? url : `sqlite:${url}`, migrations: await inCode(dir), logger: false }).run()
+    const r = await m.createMigrator({ url: bmUrl(url, dialect), migrations: await inCode(dir), logger: false }).run()
     return r.applied.length
   },
 }
@@ -259,12 +282,12 @@ peers['boot-migrate migrate() (memoised)'] = {
   noCold: true,
   async app(url, dialect) {
     const { m, driver } = await this.load(dialect)
-    const client = dialect === 'pg' ? driver(url, { max: 1, onnotice: quiet }) : new driver(url)
+    const client = bmClient(driver, url, dialect)
     return {
       // The memo keeps the first call's result (made at head during the warm-up): nothing applied.
       migrate: async (dir) => (await m.migrate({ client, dir, logger: false })).applied.length,
-      select1: dialect === 'pg' ? () => client`select 1` : async () => client.prepare('select 1').get(),
-      close: async () => (dialect === 'pg' ? client.end() : client.close()),
+      select1: bmSelect1(client, dialect),
+      close: async () => bmClose(client, dialect),
     }
   },
 }
@@ -289,11 +312,13 @@ async function inCode(dir) {
  */
 peers["boot-migrate (transaction: 'all')"] = {
   ...peers['boot-migrate'],
+  // Not on MySQL: there it refuses a pending revision with DDL (which commits implicitly) before anything runs.
+  dialects: ['pg', 'sqlite'],
   commits: 'all',
   scenarios: [3],
   async cold(url, dir, dialect) {
     const { m } = await this.load(dialect)
-    const r = await m.createMigrator({ url: dialect === 'pg' ? url : `sqlite:${url}`, dir, transaction: 'all', logger: false }).run()
+    const r = await m.createMigrator({ url: bmUrl(url, dialect), dir, transaction: 'all', logger: false }).run()
     return r.applied.length
   },
 }
@@ -310,6 +335,12 @@ async function pgSelect1(url) {
   const pg = await pgModule()
   const c = new pg.Client({ connectionString: url })
   await c.connect()
+  await c.query('select 1')
+  await c.end()
+}
+async function mysqlSelect1(url) {
+  const mysql = await mysql2()
+  const c = await mysql.createConnection({ uri: url })
   await c.query('select 1')
   await c.end()
 }

@@ -198,7 +198,12 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
           async dispose(c) {
             // A pooled connection is destroyed, not released: our session settings must not reach the app.
             if (isPool) c.destroy()
-            else await Promise.race([c.end(), new Promise((r) => setTimeout(r, 2000))]).catch(() => undefined)
+            else {
+              // The timer is cleared (and unref'd): left pending, it kept a process that had finished migrating alive 2 s longer.
+              let timer: ReturnType<typeof setTimeout> | undefined
+              await Promise.race([c.end(), new Promise((r) => (timer = setTimeout(r, 2000)).unref?.())]).catch(() => undefined)
+              clearTimeout(timer)
+            }
             c.destroy()
           },
         })

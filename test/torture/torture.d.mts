@@ -5,9 +5,11 @@ export interface TortureState {
   nt: { start: number; end: number }
   index: 'none' | 'valid' | 'invalid'
   effects: Map<string, boolean | 'partial'>
+  /** MySQL: the revisions run statement by statement, each statement's effect (true, false, 'partial', 'N×', null: none to look at) and the progress records. */
+  steps?: Map<string, { effects: Array<boolean | string | null>; recorded: number }>
 }
 export interface TortureResult {
-  dialect: 'postgres' | 'sqlite'
+  dialect: 'postgres' | 'sqlite' | 'mysql'
   seed: number
   trials: number
   violations: Array<{ trial: number | string; message: string }>
@@ -31,7 +33,7 @@ export interface TortureResult {
   durationMs: number
 }
 export function runTorture(options: {
-  dialect: 'postgres' | 'sqlite'
+  dialect: 'postgres' | 'sqlite' | 'mysql'
   trials: number
   serverUrl?: string
   seed?: number
@@ -63,3 +65,4 @@ export interface ProcessRun {
 export function kindOf(message: string): string
 export function outcomeIssues(run: ProcessRun, faults: ProcessFaults): string[]
 export function lostReportIssues(name: string, error: ProcessRun['error'], state: TortureState, context?: { otherStarted?: boolean }): string[]
+export function steppedIssues(id: string, step: { effects: Array<boolean | string | null>; recorded: number }, recorded: string | undefined, when: string): string[]

@@ -10,20 +10,23 @@
 //   5. no data in pre-existing tables is lost.
 //
 //   npm run torture                                  (full run: 200 trials per dialect, bounded in time)
-//   node test/torture/torture.mjs [--dialect postgres,sqlite] [--trials 200] [--max-minutes 15] [--seed N] [--no-snapshot] [--events]
+//   node test/torture/torture.mjs [--dialect postgres,sqlite,mysql] [--trials 200] [--max-minutes 15] [--seed N] [--no-snapshot] [--events]
 //
 // A trial with a violation prints its event log (what each process started, every signal and terminated
 // connection, every exit, in ms from the trial's start); --events prints it for every trial. The same --seed
 // replays the same choices (not the same timings).
 //
 // PostgreSQL: TORTURE_DATABASE_URL, else TEST_DATABASE_URL, else postgres://postgres@127.0.0.1:5432/test
-// (a superuser: one database per trial, dropped afterwards). Workers import the BUILT package: build first.
+// (a superuser: one database per trial, dropped afterwards). MySQL/MariaDB: TORTURE_MYSQL_URL, else TEST_MYSQL_URL,
+// else mysql://root@127.0.0.1:3306/test (skipped, saying so, when no server answers there); there the connection
+// fault is KILL CONNECTION, and the revisions with DDL run statement by statement: their progress records must
+// match the schema statement by statement. Workers import the BUILT package: build first.
 import { spawn } from 'node:child_process'
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { ids, NO_TX, postgresDialect, sqliteDialect } from './dialects.mjs'
+import { ids, mysqlDialect, NO_TX, postgresDialect, sqliteDialect } from './dialects.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const worker = join(here, 'worker.mjs')
@@ -155,6 +158,11 @@ export function outcomeIssues(r, p) {
 export function lostReportIssues(name, error, s, { otherStarted = false } = {}) {
   if (error?.code !== 'CONNECTION_LOST' || !error.revision) return []
   const h = s.history.get(error.revision)
+  // MySQL: a revision run statement by statement; lost before its running row was confirmed, nothing of it ran.
+  if (s.steps?.has(error.revision)) {
+    if (/Nothing of it was applied/.test(error.message)) return h === undefined || h === 'running' ? [] : [`${name} reported CONNECTION_LOST before ${error.revision} ran, but its history row is ${h}`]
+    return h === 'running' ? [] : [`${name} reported CONNECTION_LOST inside ${error.revision} (run statement by statement), but its history row is ${h ?? 'absent'}, not "running" (dirty)`]
+  }
   if (error.revision === NO_TX)
     return h === 'running' ? [] : [`${name} reported CONNECTION_LOST inside the no-transaction revision ${NO_TX}, but its history row is ${h ?? 'absent'}, not "running" (dirty)`]
   if (otherStarted) return []
@@ -187,7 +195,12 @@ async function terminateOne(sql, u, workerPid) {
 /** Invariant 1 and the no-transaction part of 2 on one snapshot; returns what is wrong. */
 export function consistency(s, when) {
   const bad = []
+  // MySQL: the revisions with DDL run statement by statement (s.steps); the others in one transaction.
+  for (const [id, st] of s.steps ?? []) bad.push(...steppedIssues(id, st, s.history.get(id), when))
+  const running = [...s.history].filter(([, state]) => state === 'running').map(([id]) => id)
+  if (s.steps && running.length > 1) bad.push(`${when}: more than one revision is dirty: ${running.join(', ')}`)
   for (const id of TX_IDS) {
+    if (s.steps?.has(id)) continue
     const recorded = s.history.get(id)
     const effect = s.effects.get(id)
     const marks = s.markers.get(id) ?? 0
@@ -197,7 +210,7 @@ export function consistency(s, when) {
     if ((recorded === 'applied') !== (effect === true) || (recorded === 'applied') !== (marks === 1))
       bad.push(`${when}: revision ${id} is ${recorded ?? 'not recorded'} but its effect is ${effect === true ? 'present' : effect === false ? 'absent' : effect} (logged ${marks}×)`)
   }
-  const nt = s.history.get(NO_TX)
+  const nt = s.steps?.has(NO_TX) ? 'stepped' : s.history.get(NO_TX)
   if (nt === undefined && (s.nt.start || s.nt.end || s.index !== 'none'))
     bad.push(`${when}: no-transaction revision ${NO_TX} left effects (${JSON.stringify(s.nt)}, index ${s.index}) without a history row`)
   if (nt === 'applied' && !(s.nt.start === 1 && s.nt.end === 1 && s.index === 'valid'))
@@ -207,6 +220,36 @@ export function consistency(s, when) {
   const done = ids.map((id) => s.history.has(id))
   const firstGap = done.indexOf(false)
   if (firstGap >= 0 && done.slice(firstGap).some(Boolean)) bad.push(`${when}: applied revisions are not a prefix: ${ids.filter((_, i) => done[i]).join(',')}`)
+  return bad
+}
+
+/**
+ * A revision run statement by statement with progress records (DDL on MySQL): applied with every statement's
+ * effect there once and no progress left; not recorded with none of them; or dirty (`running`) with exactly
+ * the statements its progress records, in order, and none after them. `st.effects[i]` is true, false, 'partial',
+ * 'N×' (applied N times) or null (no effect to look at).
+ */
+export function steppedIssues(id, st, recorded, when) {
+  const bad = []
+  const { effects } = st
+  for (const [i, e] of effects.entries())
+    if (e !== true && e !== false && e !== null) bad.push(`${when}: statement ${i + 1} of ${id} is ${/×$/.test(e) ? `applied ${e}` : e}`)
+  const present = effects.map((e) => e !== false && e !== null)
+  const absent = effects.map((e) => e === false)
+  if (recorded === 'applied') {
+    if (!absent.every((a) => !a)) bad.push(`${when}: revision ${id} is applied but statement(s) ${effects.map((e, i) => (e === false ? i + 1 : 0)).filter(Boolean).join(', ')} of ${effects.length} have no effect`)
+    if (st.recorded) bad.push(`${when}: revision ${id} is applied but ${st.recorded} progress record(s) are left`)
+  } else if (recorded === undefined) {
+    if (present.some(Boolean)) bad.push(`${when}: revision ${id} is not recorded but statement(s) ${present.map((p, i) => (p ? i + 1 : 0)).filter(Boolean).join(', ')} of ${effects.length} have their effect`)
+    if (st.recorded) bad.push(`${when}: revision ${id} is not recorded but has ${st.recorded} progress record(s)`)
+  } else if (recorded === 'running') {
+    const n = st.recorded
+    const missing = effects.map((e, i) => (i < n && e === false ? i + 1 : 0)).filter(Boolean)
+    const extra = effects.map((e, i) => (i >= n && present[i] ? i + 1 : 0)).filter(Boolean)
+    if (missing.length) bad.push(`${when}: dirty revision ${id} records ${n} of ${effects.length} statements done, but statement(s) ${missing.join(', ')} have no effect`)
+    if (extra.length)
+      bad.push(`${when}: dirty revision ${id} records ${n} of ${effects.length} statements done, but statement(s) ${extra.join(', ')} have their effect too (completed without a progress record)`)
+  } else bad.push(`${when}: revision ${id} has the history state ${recorded}`)
   return bad
 }
 
@@ -234,9 +277,17 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
   const entry = process.env.BOOT_MIGRATE_ENTRY
   const { createMigrator } = await import(entry ? pathToFileURL(entry).href : 'boot-migrate')
   const pg = dialect === 'postgres'
+  const my = dialect === 'mysql'
+  /** A server whose sessions the trial terminates (PostgreSQL, MySQL). */
+  const server = pg || my
   let impl
   let admin
-  if (pg) {
+  if (my) {
+    const mysql = (await import('mysql2/promise')).default
+    impl = mysqlDialect(mysql)
+    admin = await mysql.createConnection({ uri: serverUrl })
+    admin.on('error', () => undefined)
+  } else if (pg) {
     const postgres = (await import('postgres')).default
     impl = postgresDialect(postgres)
     admin = postgres(serverUrl, { max: 1, onnotice: () => undefined })
@@ -264,6 +315,9 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
     dirty: 0,
     resolvedApplied: 0,
     resolvedRolledBack: 0,
+    /** MySQL: dirty revisions resumed (resolve --resume), and resumes that failed (then completed by hand). */
+    resumed: 0,
+    resumeFailed: 0,
     settledFirst: 0,
     prefixed: 0,
     staleLockFolders: 0,
@@ -330,9 +384,19 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
           const inNoTx = random.between(0, 500)
           const afterLock = random.between(0, 40)
           const at = sameInstant ? shared : random.between(0, 1.1 * D)
-          const sig = !pg && random.next() < 0.35 ? 'SIGTERM' : 'SIGKILL'
+          const sig = !server && random.next() < 0.35 ? 'SIGTERM' : 'SIGKILL'
           if (directed === 'kill') return { fault: 'SIGKILL', in0010: random.between(30, 200) }
-          if (directed === 'other') return { fault: pg ? 'drop' : 'SIGTERM', in0010: random.between(30, 200) }
+          if (directed === 'other') return { fault: server ? 'drop' : 'SIGTERM', in0010: random.between(30, 200) }
+          if (my) {
+            // As on PostgreSQL (KILL CONNECTION for pg_terminate_backend), plus SIGTERM (stop()) inside 0010 or at random.
+            if (r < 0.15) return { fault: 'SIGKILL', in0010: inNoTx }
+            if (r < 0.3) return { fault: 'drop', in0010: inNoTx }
+            if (r < 0.4) return { fault: 'drop', afterLock }
+            if (r < 0.45) return { fault: 'SIGTERM', in0010: inNoTx }
+            if (r < 0.55) return { fault: 'SIGTERM', at }
+            if (r < 0.65) return { fault: 'none' }
+            return { fault: 'SIGKILL', at }
+          }
           if (pg) {
             // SIGKILL inside 0010, the process's own connection terminated inside 0010, or right after it took the
             // lock (reading the history under the lock, creating the history table, its first revision: a window
@@ -349,7 +413,7 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
         // PostgreSQL: one to three instants at which a random boot-migrate session of the database is terminated,
         // between shortly before the first revision of a clean run and a little after its end.
         const drops =
-          pg && !directed
+          server && !directed
             ? Array.from({ length: random.pick([1, 1, 2, 3]) }, () => ({ at: sameInstant && random.next() < 0.5 ? shared : random.between(0.7 * S, 1.1 * D), u: random.next() }))
             : []
         ev(
@@ -373,7 +437,7 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
           if (over) return
           stats.drops.attempts++
           pending.push(
-            terminateOne(db.sql, u, target?.pid).then(
+            (impl.terminate ? impl.terminate(db, u, target, procs) : terminateOne(db.sql, u, target?.pid)).then(
               (row) => {
                 if (!row) {
                   stats.drops.noSession++
@@ -419,7 +483,7 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
           else if (code === 'DIRTY') o.dirty++
           else if (code === 'CONNECTION_LOST') {
             o.connectionLost++
-            if (r.error.revision === NO_TX) o.connectionLostIn0010++
+            if (r.error.revision === NO_TX || impl.stepped?.includes(r.error.revision)) o.connectionLostIn0010++
             else if (/could not be read/.test(r.error.message)) o.connectionLostUnconfirmed++
           } else if (code === 'ABORTED') o.aborted++
           else o.other++
@@ -435,7 +499,7 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
         }
         // Invariant 4 for the processes that ended on their own (after CONNECTION_LOST, ABORTED, DIRTY …): they
         // freed the lock. Checked now, because the fresh process would take a folder left behind over silently.
-        if (settleFirst || !pg) {
+        if (settleFirst || !server) {
           const held = await impl.lockHeld(db, procs.filter((p) => p.killed).map((p) => p.pid))
           if (typeof held === 'string') issues.push(`after the kill phase: ${held}`)
         }
@@ -443,8 +507,10 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
         const before = await impl.state(db)
         const applied = ids.filter((id) => before.history.get(id) === 'applied').length
         stats.afterKills[applied === 0 ? 'none' : applied === ids.length ? 'all' : 'some']++
-        const dirtyKnown = before.history.get(NO_TX) === 'running'
-        ev(`after the kill phase: ${applied} applied${dirtyKnown ? `, ${NO_TX} running (dirty)` : ''}`)
+        // The dirty revision: 0010 on PostgreSQL and SQLite; any revision with DDL on MySQL.
+        const DIRTY_ID = [...before.history].find(([, state]) => state === 'running')?.[0] ?? NO_TX
+        const dirtyKnown = before.history.get(DIRTY_ID) === 'running'
+        ev(`after the kill phase: ${applied} applied${dirtyKnown ? `, ${DIRTY_ID} running (dirty, ${before.steps?.get(DIRTY_ID)?.recorded ?? '?'} statement(s) recorded)` : ''}`)
         for (const [i, r] of runs.entries()) {
           if (procs[i].killed) continue
           const otherStarted = procs.some((q, j) => j !== i && q.started.includes(r.error?.revision))
@@ -458,19 +524,43 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
         const afterFresh = await impl.state(db)
         issues.push(...consistency(afterFresh, 'after the fresh run'))
         if (f.code === 0) {
-          if (dirtyKnown) issues.push(`the fresh run succeeded although ${NO_TX} was dirty: it was run again or skipped silently`)
+          if (dirtyKnown) issues.push(`the fresh run succeeded although ${DIRTY_ID} was dirty: it was run again or skipped silently`)
         } else if (f.error?.code === 'DIRTY') {
           stats.dirty++
-          if (afterFresh.history.get(NO_TX) !== 'running') issues.push(`DIRTY reported but ${NO_TX} is ${afterFresh.history.get(NO_TX) ?? 'not recorded'}`)
-          if (fresh.started.includes(NO_TX)) issues.push(`the fresh run started the dirty revision ${NO_TX} again`)
+          const id = f.error.revision ?? DIRTY_ID
+          if (afterFresh.history.get(id) !== 'running') issues.push(`DIRTY reported but ${id} is ${afterFresh.history.get(id) ?? 'not recorded'}`)
+          if (fresh.started.includes(id)) issues.push(`the fresh run started the dirty revision ${id} again`)
           if (settleFirst && (afterFresh.nt.start !== before.nt.start || afterFresh.nt.end !== before.nt.end))
             issues.push(`the dirty revision's statements ran again (${JSON.stringify(before.nt)} → ${JSON.stringify(afterFresh.nt)})`)
-          if (!f.error.message.includes(NO_TX)) issues.push(`the DIRTY message does not name ${NO_TX}: ${f.error.message}`)
-          // What the operator does: look, complete or undo, then resolve.
-          const outcome = await impl.repair(db, afterFresh)
-          ev(`operator: nt_log ${JSON.stringify(afterFresh.nt)}, index ${afterFresh.index} → resolve ${NO_TX} ${outcome}`)
-          stats[outcome === 'applied' ? 'resolvedApplied' : 'resolvedRolledBack']++
-          await createMigrator({ ...options, logger: false }).resolve(NO_TX, outcome)
+          if (!f.error.message.includes(id)) issues.push(`the DIRTY message does not name ${id}: ${f.error.message}`)
+          if (impl.stepped) {
+            // MySQL: what the message offers first, resolve --resume (it checks the recorded statements and runs the rest).
+            const e = await createMigrator({ ...options, logger: false })
+              .resolve(id, 'resume')
+              .then(() => null, (err) => err)
+            const afterResume = await impl.state(db)
+            ev(`operator: resolve ${id} --resume (${afterFresh.steps?.get(id)?.recorded ?? '?'} statement(s) recorded) → ${e ? `${e.code}: ${e.message.slice(0, 300)}` : 'ok'}`)
+            if (e) {
+              stats.resumeFailed++
+              issues.push(`resolve ${id} --resume failed: ${e.code} ${e.message.slice(0, 400)}`)
+              // By hand, as the message's second way out says: complete what is missing, then resolve applied.
+              if (afterResume.history.get(id) === 'running') {
+                await impl.completeByHand(db, afterResume, id)
+                await createMigrator({ ...options, logger: false }).resolve(id, 'applied')
+                stats.resolvedApplied++
+              }
+            } else {
+              stats.resumed++
+              if (afterResume.history.get(id) !== 'applied') issues.push(`resolve ${id} --resume succeeded but ${id} is ${afterResume.history.get(id) ?? 'not recorded'}`)
+            }
+            issues.push(...consistency(afterResume, `after resolve ${id} --resume`))
+          } else {
+            // What the operator does: look, complete or undo, then resolve.
+            const outcome = await impl.repair(db, afterFresh)
+            ev(`operator: nt_log ${JSON.stringify(afterFresh.nt)}, index ${afterFresh.index} → resolve ${NO_TX} ${outcome}`)
+            stats[outcome === 'applied' ? 'resolvedApplied' : 'resolvedRolledBack']++
+            await createMigrator({ ...options, logger: false }).resolve(NO_TX, outcome)
+          }
         } else {
           issues.push(`the fresh run failed: ${f.error?.code ?? `exit ${f.code}`} ${f.error?.message ?? f.out.slice(-300)}`)
         }
@@ -520,7 +610,8 @@ export async function runTorture({ dialect, trials, serverUrl, seed = Date.now()
       else if (trial % 20 === 0) log(`${dialect}: ${trial} trials, ${violations.length} violations so far (${Math.round((Date.now() - began) / 1000)} s)`)
     }
   } finally {
-    await admin?.end({ timeout: 1 })
+    if (my) await admin?.end().catch(() => undefined)
+    else await admin?.end({ timeout: 1 })
     rmSync(scratch, { recursive: true, force: true })
   }
   return { dialect, seed, trials: stats.trials, violations, eventLogs, stats, durationMs: Date.now() - began }
@@ -542,16 +633,30 @@ export function summary(r) {
   const faults =
     r.dialect === 'postgres'
       ? `${s.killed} killed with SIGKILL; ${s.drops.terminated} connections terminated (pg_terminate_backend; ${s.drops.attempts} attempts, ${s.drops.noSession} found no session)`
-      : `${s.killed} killed (SIGKILL, or SIGTERM before the handler), ${s.stopped} sent SIGTERM`
+      : r.dialect === 'mysql'
+        ? `${s.killed} killed with SIGKILL (or SIGTERM before the handler), ${s.stopped} sent SIGTERM; ${s.drops.terminated} connections killed (KILL CONNECTION; ${s.drops.attempts} attempts, ${s.drops.noSession} found no session)`
+        : `${s.killed} killed (SIGKILL, or SIGTERM before the handler), ${s.stopped} sent SIGTERM`
   return (
     `${r.dialect}: ${r.trials} trials, ${r.violations.length} violations in ${Math.round(r.durationMs / 1000)} s (seed ${r.seed}). ` +
     `${s.processes} migrating processes, ${faults}; ` +
-    `they ended: ${o.succeeded} succeeded, ${o.killed} killed, ${o.dirty} DIRTY, ${o.connectionLost} CONNECTION_LOST (${o.connectionLostIn0010} in ${NO_TX}, leaving it dirty; ${o.connectionLostUnconfirmed} in a transaction whose outcome the history could not confirm), ${o.aborted} ABORTED, ${o.other} otherwise; ` +
+    `they ended: ${o.succeeded} succeeded, ${o.killed} killed, ${o.dirty} DIRTY, ${o.connectionLost} CONNECTION_LOST (${o.connectionLostIn0010} in ${r.dialect === 'mysql' ? 'a revision run statement by statement' : NO_TX}, leaving it dirty; ${o.connectionLostUnconfirmed} in a transaction whose outcome the history could not confirm), ${o.aborted} ABORTED, ${o.other} otherwise; ` +
     `after the kills ${s.afterKills.none} databases had nothing applied, ` +
-    `${s.afterKills.some} were part-way, ${s.afterKills.all} complete; ${s.dirty} dirty (resolved: ${s.resolvedApplied} applied, ${s.resolvedRolledBack} rolled back); ` +
+    `${s.afterKills.some} were part-way, ${s.afterKills.all} complete; ${s.dirty} dirty (resolved: ${r.dialect === 'mysql' ? `${s.resumed} resumed, ${s.resumeFailed} resumes failed, ` : ''}${s.resolvedApplied} applied, ${s.resolvedRolledBack} rolled back); ` +
     `${s.prefixed} started from a part-migrated database; ${s.settledFirst} inspected before the fresh run; ` +
     `${s.staleLockFolders} lock folders left by killed processes and no later run, taken over once stale.`
   )
+}
+
+/** Whether a MySQL/MariaDB server answers at `url`. */
+async function mysqlReachable(url) {
+  try {
+    const mysql = (await import('mysql2/promise')).default
+    const c = await mysql.createConnection({ uri: url, connectTimeout: 3000 })
+    await c.end()
+    return true
+  } catch {
+    return false
+  }
 }
 
 // CLI
@@ -576,8 +681,13 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const maxMs = Number(opt('max-minutes', 15)) * 60_000
   const seed = Number(opt('seed', Date.now() % 1e9))
   const results = []
-  for (const dialect of opt('dialect', 'postgres,sqlite').split(',')) {
-    const r = await runTorture({ dialect, trials, serverUrl, seed, maxMs, log: (m) => console.error(m), events: args.includes('--events') })
+  const mysqlUrl = process.env.TORTURE_MYSQL_URL ?? process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'
+  for (const dialect of opt('dialect', 'postgres,sqlite,mysql').split(',')) {
+    if (dialect === 'mysql' && !(await mysqlReachable(mysqlUrl))) {
+      console.log(`mysql: skipped: no MySQL/MariaDB server at ${mysqlUrl.replace(/\/\/[^@/]*@/, '//…@')} (set TORTURE_MYSQL_URL or TEST_MYSQL_URL)`)
+      continue
+    }
+    const r = await runTorture({ dialect, trials, serverUrl: dialect === 'mysql' ? mysqlUrl : serverUrl, seed, maxMs, log: (m) => console.error(m), events: args.includes('--events') })
     results.push(r)
     console.log(summary(r))
     const kinds = new Map()
