@@ -79,3 +79,22 @@ export interface Capabilities {
   /** A statement in flight can be cancelled (PostgreSQL; not better-sqlite3, which runs it to its end). */
   cancel: boolean
 }
+
+/** The migration connection closed: every later call on it rejects with this. */
+export class ConnectionLost extends Error {
+  readonly code = 'BOOT_MIGRATE_CONNECTION_LOST'
+}
+
+/** A connection's loss, recorded once: `whenLost` rejects then, and `why()` says what happened. */
+export function lossOf() {
+  let why: string | undefined
+  let fail!: (e: Error) => void
+  const whenLost = new Promise<never>((_, reject) => (fail = reject))
+  whenLost.catch(() => undefined)
+  const lose = (reason: string) => {
+    if (why) return
+    why = reason
+    fail(new ConnectionLost(reason))
+  }
+  return { whenLost, lose, why: () => why }
+}

@@ -1,4 +1,4 @@
-import { StatementFailure, type Connection, type ErrorKind, type Executor } from '../core/connection.js'
+import { ConnectionLost, lossOf, StatementFailure, type Connection, type ErrorKind, type Executor } from '../core/connection.js'
 import { MigrationError } from '../errors.js'
 import { splitStatements, type SqlSyntax } from '../revisions/split.js'
 import type { MigrationContext } from '../types.js'
@@ -24,10 +24,6 @@ export interface MyConn {
 type MyError = Error & { code?: string; errno?: number }
 
 /** Raised for anything sent after the connection closed. */
-export class ConnectionLost extends Error {
-  readonly code = 'BOOT_MIGRATE_CONNECTION_LOST'
-}
-
 /** Rows of a query (a SELECT's array; [] for a statement that returns an OK packet). */
 export const rowsOf = (result: [unknown, unknown]): never[] => (Array.isArray(result[0]) ? (result[0] as never[]) : [])
 
@@ -54,15 +50,7 @@ const seconds = (ms: number) => (ms <= 0 ? FOREVER : Math.max(1, Math.ceil(ms / 
  */
 export async function myConnection(conn: MyConn, c: MyConnectionConfig): Promise<Connection> {
   const id = conn.threadId ?? Number((rowsOf(await conn.query("select connection_id() as id"))[0] as unknown as { id: number }).id)
-  let why: string | undefined
-  let fail!: (e: Error) => void
-  const whenLost = new Promise<never>((_, reject) => (fail = reject))
-  whenLost.catch(() => undefined)
-  const lose = (reason: string) => {
-    if (why) return
-    why = reason
-    fail(new ConnectionLost(reason))
-  }
+  const { whenLost, lose, why: lostWhy } = lossOf()
   // Without an 'error' listener a connection the server closes while idle would crash the process.
   const onError = (e: unknown) => lose(`the connection to ${c.display} closed (${(e as Error)?.message ?? e})`)
   const onEnd = () => lose(`the connection to ${c.display} closed`)
@@ -78,7 +66,7 @@ export async function myConnection(conn: MyConn, c: MyConnectionConfig): Promise
   let failed = false
 
   const guard = async <T>(send: () => Promise<T>): Promise<T> => {
-    if (why) throw new ConnectionLost(why)
+    if (lostWhy()) throw new ConnectionLost(lostWhy()!)
     inFlight++
     const q = send()
     q.then(undefined, (e: unknown) => {
@@ -132,7 +120,7 @@ export async function myConnection(conn: MyConn, c: MyConnectionConfig): Promise
         await guard(() => conn.commit())
         return result
       } catch (e) {
-        if (!why) await guard(() => conn.rollback()).catch(() => undefined)
+        if (!lostWhy()) await guard(() => conn.rollback()).catch(() => undefined)
         throw e
       }
     },
@@ -194,13 +182,13 @@ export async function myConnection(conn: MyConn, c: MyConnectionConfig): Promise
       )
     },
     cancel() {
-      if (!inFlight || why) return
+      if (!inFlight || lostWhy()) return
       // KILL QUERY from a second connection: the statement in flight ends with an error, the session and its lock stay.
       void c.side((on) => on.query(`kill query ${Number(id)}`)).catch((e) => c.config.debug(`cancel failed: ${(e as Error)?.message ?? e}`))
     },
-    lost: () => why,
+    lost: lostWhy,
     async close() {
-      if (!why) await guard(() => conn.query('select release_lock(?)', [c.lockName])).catch(() => undefined)
+      if (!lostWhy()) await guard(() => conn.query('select release_lock(?)', [c.lockName])).catch(() => undefined)
       off()
       lose('the connection was released')
       await c.dispose(conn, true)

@@ -1,5 +1,5 @@
 import type { Options, PostgresType, Sql } from 'postgres'
-import { StatementFailure, type Connection, type ErrorKind, type Executor } from '../core/connection.js'
+import { ConnectionLost, lossOf, StatementFailure, type Connection, type ErrorKind, type Executor } from '../core/connection.js'
 import type { MigrationContext } from '../types.js'
 import { splitStatements } from '../revisions/split.js'
 import { copyStdio } from '../revisions/transaction-control.js'
@@ -12,10 +12,6 @@ export type PgOptions = Options<Record<string, PostgresType>>
 type PgError = Error & { code?: string }
 
 /** Raised for anything sent after the connection closed: postgres.js would otherwise reconnect, queue forever or crash. */
-export class ConnectionLost extends Error {
-  readonly code = 'BOOT_MIGRATE_CONNECTION_LOST'
-}
-
 /** A postgres.js pool that says when one of its connections closes. */
 export interface Pool {
   sql: AnySql
@@ -76,15 +72,7 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
   // pg_dump's set_config('search_path', '', false), SET ROLE, temp tables: none of it reaches the next revision.
   const RESET = `set session authorization default; reset all; discard temp; ${setup}`
   const pid = info!.pid
-  let why: string | undefined
-  let fail!: (e: Error) => void
-  const whenLost = new Promise<never>((_, reject) => (fail = reject))
-  whenLost.catch(() => undefined)
-  const lose = (reason: string) => {
-    if (why) return
-    why = reason
-    fail(new ConnectionLost(reason))
-  }
+  const { whenLost, lose, why: lostWhy } = lossOf()
   const off = p.onClose(() => lose(`the connection to ${c.display} closed`))
   let lockTimeout: number | undefined
 
@@ -94,7 +82,7 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
   /** A statement failed since the last reset: a transaction the revision opened itself may be left open. */
   let failed = false
   const guard = <T>(send: () => PromiseLike<T> & { cancel?(): unknown }): Promise<T> => {
-    if (why) return Promise.reject(new ConnectionLost(why))
+    if (lostWhy()) return Promise.reject(new ConnectionLost(lostWhy()!))
     const reset = owed ? ((owed = false), sql.unsafe(`${failed ? 'rollback; ' : ''}${RESET}`)) : undefined
     if (reset) failed = false
     reset?.catch(() => undefined)
@@ -127,7 +115,7 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
   /** The driver object a function revision receives: checked before each use, and inside a transaction `begin` is a savepoint. */
   const wrap = (on: AnySql, inTx: boolean): AnySql => {
     const check = () => {
-      if (why) throw new ConnectionLost(why)
+      if (lostWhy()) throw new ConnectionLost(lostWhy()!)
     }
     return new Proxy(on, {
       apply(target, self, args) {
@@ -170,8 +158,8 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
             // On a closed connection postgres.js would send its ROLLBACK into a null socket and crash the
             // process; the server has rolled back already, so this callback never settles and guard() reports.
             // A terminated backend reports its error just before the socket closes: wait for the close, briefly.
-            if (!why && c.classify(e) === 'connection-lost') await Promise.race([whenLost, new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined)
-            if (why) return new Promise<never>(() => undefined)
+            if (!lostWhy() && c.classify(e) === 'connection-lost') await Promise.race([whenLost, new Promise((r) => setTimeout(r, 1000))]).catch(() => undefined)
+            if (lostWhy()) return new Promise<never>(() => undefined)
             throw e
           }
         }),
@@ -232,10 +220,10 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
       // transaction, which rolls back.
       inFlight.values().next().value?.cancel()
     },
-    lost: () => why,
+    lost: lostWhy,
     async close() {
       // Still listening while unlocking: a connection that dies meanwhile must settle the unlock, not leave it pending.
-      if (!why) await guard(() => sql.unsafe('select pg_advisory_unlock($1::bigint)', [c.lock.key])).catch(() => undefined)
+      if (!lostWhy()) await guard(() => sql.unsafe('select pg_advisory_unlock($1::bigint)', [c.lock.key])).catch(() => undefined)
       off()
       if (c.ownsPool) await p.end(5)
       lose('the connection was released')
