@@ -143,6 +143,7 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
     },
     classify: classifyMy,
     nonTransactional: mysqlRules.nonTransactional,
+    effectPresent: (e: unknown) => [1050, 1060, 1061, 1062, 1826, 1304, 1359, 1091, 1051, 1008, 1007].includes(Number((e as { errno?: unknown })?.errno)),
     implicitCommit,
     waitsForLocks: () => false,
     schemaSnapshot: () => mySchemaSnapshot((text, params) => app().query(text, params as unknown[]), config.table),
