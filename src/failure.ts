@@ -41,7 +41,7 @@ function consequence(r: Revision, o: Outcome): string {
       if (o.alreadyThere && o.done !== undefined)
         return (
           `Statement ${o.done + 1} cannot run in a transaction, so it may have completed before without being recorded (a kill or a lost connection during it), ` +
-          `and this failure says its effect is already there: resuming stopped, and the revision stays dirty (statements 1..${o.done} recorded). ` +
+          `and this failure says its effect is already there: resuming stopped, and the revision stays dirty (${o.done === 0 ? 'none of its statements recorded' : `${range(o.done).replace(/ stays?$/, '')} recorded`}). ` +
           `Check the schema: if everything the revision does is there, run \`boot-migrate resolve ${r.id} --applied\`; otherwise fix the database by hand ` +
           `(finish or undo statement ${o.done + 1}), then \`boot-migrate resolve ${r.id} --applied\` or \`--rolled-back\`.`
         )
