@@ -112,6 +112,26 @@ describe.each(targets)('per-statement progress of no-transaction revisions ($nam
     expect(await progress(db)).toEqual([])
   })
 
+  it('a resume whose first statement fails keeps the revision dirty: the running row stays, and the next boot is DIRTY again', async () => {
+    const db = await target.fresh()
+    const dir = await revisions(files(target))
+    await killedBefore(db, dir, 1)
+    expect(await progress(db)).toEqual([])
+    // As if statement 1 had completed without its record (or failed for any other reason): running it again fails.
+    await db.exec('create table p1 (x int)')
+    const error = await failure(createMigrator({ url: db.url, dir, ...after }).resolve('0002', 'resume'))
+    expect(error).toMatchObject({ code: 'MIGRATION_FAILED', revision: '0002', line: 3 })
+    expect(error.message).not.toContain('Nothing of it was applied')
+    expect(error.message).toContain('boot-migrate resolve 0002 --applied')
+    if (target.name === 'mysql') expect(error.message).toContain('its effect is already there: resuming stopped, and the revision stays dirty')
+    else expect(error.message).toContain('none of its statements completed; the revision is marked dirty')
+    expect(await historyRows(db)).toEqual([
+      { id: '0001', state: 'applied' },
+      { id: '0002', state: 'running' },
+    ])
+    expect(await failure(createMigrator({ url: db.url, dir, ...quiet }).run())).toMatchObject({ code: 'DIRTY', revision: '0002' })
+  })
+
   it('refuses to resume a file edited in its applied part, naming the first statement that differs, and changes nothing', async () => {
     const db = await target.fresh()
     const dir = await revisions(files(target))
