@@ -3,6 +3,7 @@
 // while it runs. A DML statement runs in one transaction with its progress record, so it is rolled back with the
 // dead session (never completed unrecorded, never run twice); a DDL statement commits implicitly, so it may complete
 // unrecorded: DIRTY says so, and resume, which runs it again, stops on "already there" keeping the revision dirty.
+// Last: the connection killed while the applied mark is written names the revision and says it is dirty.
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
 import { describe, expect, it } from 'vitest'
@@ -36,7 +37,7 @@ async function killedDuring(db: TestDatabase, dir: string, like: string) {
 
 const progress = async (db: TestDatabase) => (await db.query<{ step: number }>('select step from boot_migrate_history_progress order by step')).map((r) => Number(r.step))
 
-describe.skipIf(!target)('MySQL/MariaDB: kill -9 during a statement the server finishes anyway', () => {
+describe.skipIf(!target)('MySQL/MariaDB: statements the server completes without a progress record, and the final applied write', () => {
   it('a DML statement of a DDL revision is rolled back with its progress record: DIRTY says it did not complete, and resume inserts the row once', async () => {
     const db = await target!.fresh()
     await db.exec('create table log (x int)')
@@ -74,6 +75,38 @@ describe.skipIf(!target)('MySQL/MariaDB: kill -9 during a statement the server f
     expect(resumed.message).toContain('boot-migrate resolve 0001 --applied')
     expect(resumed.message).not.toContain('Nothing of it was applied')
     // The history still knows the revision: the next boot refuses with DIRTY rather than starting it as new.
+    expect(await db.query('select id, state from boot_migrate_history')).toEqual([{ id: '0001', state: 'running' }])
+    expect(await failure(createMigrator({ url: db.url, dir, ...quiet }).run())).toMatchObject({ code: 'DIRTY', revision: '0001' })
+  })
+
+  it('the connection killed during the final applied write: CONNECTION_LOST names the revision, says it is dirty with its statements applied, and how to resolve it', async () => {
+    const db = await target!.fresh()
+    const dir = await revisions({ '0001_slow.sql': '-- migrate:up\ncreate table slow as select sleep(0.5) as s;\n' })
+    const blocker = await mysql.createConnection(db.url)
+    try {
+      const run = failure(createMigrator({ url: db.url, dir, ddlLockTimeout: 60_000, ...quiet }).run())
+      const session = async (like: string) => {
+        const [rows] = await blocker.query('select id from information_schema.processlist where db = database() and info like ?', [like])
+        return (rows as Array<{ id: number }>)[0]?.id
+      }
+      await waitFor('the statement on the server', () => session('create table slow%'))
+      // The running row is there: holding it makes the applied write wait, and there its connection is killed.
+      await blocker.query('start transaction')
+      await blocker.query("select * from boot_migrate_history where id = '0001' for update")
+      const id = await waitFor('the applied write waiting', () => session('update %boot_migrate_history% set state = %'))
+      await blocker.query(`kill connection ${Number(id)}`)
+      const error = await run
+      await blocker.query('rollback')
+      expect(error).toMatchObject({ code: 'CONNECTION_LOST', revision: '0001' })
+      expect(error.message).toContain('Revision 0001_slow')
+      expect(error.message).toContain('closed while recording it as applied')
+      expect(error.message).toContain('that mark may not have landed')
+      expect(error.message).toContain('the revision is dirty')
+      expect(error.message).toContain('boot-migrate resolve 0001 --applied')
+      expect(error.message).not.toContain('outside any revision')
+    } finally {
+      await blocker.end()
+    }
     expect(await db.query('select id, state from boot_migrate_history')).toEqual([{ id: '0001', state: 'running' }])
     expect(await failure(createMigrator({ url: db.url, dir, ...quiet }).run())).toMatchObject({ code: 'DIRTY', revision: '0001' })
   })
