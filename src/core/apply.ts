@@ -382,8 +382,8 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
   return duration
 }
 
-/** Transaction control and PRAGMAs change what a transaction around them would mean: they run on their own. */
-const OWN = /^(begin|commit|rollback|savepoint|release|start\s+transaction|end|pragma|xa)\b/i
+/** Transaction control, PRAGMAs, ATTACH/DETACH and DISCARD ALL refuse a transaction around them or change what it means: they run on their own. */
+const OWN = /^(begin|commit|rollback|savepoint|release|start\s+transaction|end|pragma|xa|attach|detach|discard\s+all)\b/i
 
 /**
  * Whether a statement of a no-transaction revision can run in a transaction together with its progress record:
