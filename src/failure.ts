@@ -21,6 +21,7 @@ const range = (done: number) => (done === 1 ? 'statement 1 stays' : `statements 
 export function resumes(done: number, total?: number): string {
   const rest = total !== undefined && done + 1 === total ? `statement ${total}` : `statements ${done + 1}..${total ?? 'the last'}`
   const applied = done === 1 ? 'statement 1 of the file is' : `statements 1..${done} of the file are`
+  if (total !== undefined && done >= total) return `checks that ${applied} unchanged, then only records the revision as done`
   return done === 0 ? `runs ${rest}` : `checks that ${applied} unchanged, then runs ${rest} (edit only those)`
 }
 
