@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createMigrator } from '../../src/index.js'
+import { statementHash } from '../../src/core/history.js'
 import { startNode } from '../faults/helpers.js'
 import { revisions, root } from '../helpers.js'
 import { failure, quiet } from './support.js'
@@ -130,6 +131,23 @@ describe.each(targets)('per-statement progress of no-transaction revisions ($nam
       { id: '0002', state: 'running' },
     ])
     expect(await failure(createMigrator({ url: db.url, dir, ...quiet }).run())).toMatchObject({ code: 'DIRTY', revision: '0002' })
+  })
+
+  it('every statement recorded but the applied mark missing: DIRTY says only the mark is missing, and resume records it without running anything', async () => {
+    const db = await target.fresh()
+    const dir = await revisions(files(target))
+    await killedBefore(db, dir, 5)
+    // As a crash leaves it after the last statement committed with its record, before the applied write.
+    await db.exec('create table p5 (x int)')
+    const ph = target.name === 'postgres' ? '$1, $2, $3' : '?, ?, ?'
+    await db.query(`insert into boot_migrate_history_progress (id, step, hash) values (${ph})`, ['0002', 5, statementHash('create table p5 (x int)')])
+    const dirty = await failure(createMigrator({ url: db.url, dir, ...after }).run())
+    expect(dirty).toMatchObject({ code: 'DIRTY', revision: '0002' })
+    expect(dirty.message).toContain('statements 1..5 of 5 are recorded as applied (lines 3, 4, 5, 6, 7) (all of them): only its applied mark is missing')
+    expect(dirty.message).toContain('then only records the revision as done')
+    await createMigrator({ url: db.url, dir, ...quiet }).resolve('0002', 'resume')
+    expect(await historyRows(db)).toEqual(['0001', '0002'].map((id) => ({ id, state: 'applied' })))
+    expect(await progress(db)).toEqual([])
   })
 
   it('refuses to resume a file edited in its applied part, naming the first statement that differs, and changes nothing', async () => {
