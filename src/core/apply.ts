@@ -360,6 +360,16 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
   } catch (e) {
     if (dialect.classify(e) === 'connection-lost' || conn.lost()) {
       const n = step.kind === 'sql' ? `all ${step.statements.length} of its statements` : 'its function'
+      // The write may have landed before the connection closed: the history, read on the app's connection, says.
+      const rows = await readRows(dialect.app, dialect).catch(() => undefined)
+      const row = rows === undefined ? undefined : (rows ?? []).find((r) => r.id === rev.id)
+      if (rows !== undefined && (direction === 'up' ? row?.state === 'applied' : !row))
+        throw new MigrationError(
+          'CONNECTION_LOST',
+          `Revision ${label(rev)} (${rev.source}): ${n} ran outside a transaction, and the connection to ${dialect.display} closed while recording it as ` +
+            `${direction === 'up' ? 'applied' : 'reverted'} (${messageOf(e)}), after that write landed: the history shows it ${direction === 'up' ? 'applied' : 'reverted'}. Run again to continue.`,
+          { revision: rev.id, file: rev.source, cause: e },
+        )
       throw new MigrationError(
         'CONNECTION_LOST',
         `Revision ${label(rev)} (${rev.source}): ${n} ran outside a transaction, but the connection to ${dialect.display} closed while recording it as ` +
