@@ -324,7 +324,8 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
           // Resuming, the first statement run again failed because its effect is there: it had completed unrecorded.
           if (resuming && k === from && !atomic && code === 'MIGRATION_FAILED' && dialect.effectPresent?.(e))
             throw revisionFailure(rev, e, { kind: 'dirty', done: k, total, alreadyThere: true }, st, code)
-          throw revisionFailure(rev, e, { kind: 'dirty', done: k, total }, st, code)
+          // Resuming, a statement outside a transaction run again may have completed unrecorded before: not "none completed".
+          throw revisionFailure(rev, e, { kind: 'dirty', done: k, total, unsure: resuming && k === from && !atomic }, st, code)
         }
       }
       // A statement outside a transaction is recorded after it; the last one's record is the history write below.
