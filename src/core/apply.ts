@@ -403,7 +403,9 @@ const OWN = /^(begin|commit|rollback|savepoint|release|start\s+transaction|end|p
  */
 export function inTransactionWithRecord(dialect: Dialect, text: string): boolean {
   const t = text.trim()
-  if (OWN.test(t) || dialect.nonTransactional(t)) return false
+  // SET ROLE: the record would be written as that role. A SELECT on SQLite changes nothing, so it needs no transaction
+  // (and one would take the write lock for as long as it reads).
+  if (OWN.test(t) || SETS_ROLE.test(t) || (dialect.name === 'sqlite' && /^select\b/i.test(t)) || dialect.nonTransactional(t)) return false
   return dialect.capabilities.transactionalDdl || !dialect.implicitCommit(t)
 }
 
