@@ -9,7 +9,9 @@ export type Outcome =
   | { kind: 'nothing-applied' }
   /** A no-transaction revision stopped after `done` of its statements had completed. */
   /** `unrecorded`: statement `done` completed but its progress record did not reach the database. */
-  | { kind: 'dirty'; done?: number; total?: number; unsure?: boolean; unrecorded?: boolean }
+  /** `atomic`: statement `done + 1` ran in one transaction with its progress record, so the record says whether it completed. */
+  /** `alreadyThere`: resuming, statement `done + 1` was run again and failed because its effect is already there. */
+  | { kind: 'dirty'; done?: number; total?: number; unsure?: boolean; unrecorded?: boolean; atomic?: boolean; alreadyThere?: boolean }
   /** The connection closed inside the revision's transaction; `committed` is what the history says now. */
   | { kind: 'connection-lost'; committed: boolean | undefined }
 
@@ -19,6 +21,7 @@ const range = (done: number) => (done === 1 ? 'statement 1 stays' : `statements 
 export function resumes(done: number, total?: number): string {
   const rest = total !== undefined && done + 1 === total ? `statement ${total}` : `statements ${done + 1}..${total ?? 'the last'}`
   const applied = done === 1 ? 'statement 1 of the file is' : `statements 1..${done} of the file are`
+  if (total !== undefined && done >= total) return `checks that ${applied} unchanged, then only records the revision as done`
   return done === 0 ? `runs ${rest}` : `checks that ${applied} unchanged, then runs ${rest} (edit only those)`
 }
 
@@ -36,11 +39,19 @@ function consequence(r: Revision, o: Outcome): string {
           ? 'The revision was rolled back: the server rolls back an open transaction when its connection closes, and the history confirms nothing of it is applied. Run again.'
           : 'The revision was rolled back by the server when its connection closed (the history could not be read to confirm it). Run again: it is planned from the history.'
     case 'dirty':
+      if (o.alreadyThere && o.done !== undefined)
+        return (
+          `Statement ${o.done + 1} cannot run in a transaction, so it may have completed before without being recorded (a kill or a lost connection during it), ` +
+          `and this failure says its effect is already there: resuming stopped, and the revision stays dirty (${o.done === 0 ? 'none of its statements recorded' : `${range(o.done).replace(/ stays?$/, '')} recorded`}). ` +
+          `Check the schema: if everything the revision does is there, run \`boot-migrate resolve ${r.id} --applied\`; otherwise fix the database by hand ` +
+          `(finish or undo statement ${o.done + 1}), then \`boot-migrate resolve ${r.id} --applied\` or \`--rolled-back\`.`
+        )
       if (o.done === undefined)
         return `It ran outside a transaction, so what it did before failing stays applied and the revision is marked dirty. ${resolve}`
       return (
         `It ran outside a transaction: ${o.done === 0 ? 'none of its statements completed' : `${range(o.done)} applied`}` +
         (o.unsure ? `, and statement ${o.done + 1} may or may not have completed` : '') +
+        (o.atomic ? `; statement ${o.done + 1} ran in one transaction with its progress record, so the record says whether it completed` : '') +
         (o.unrecorded ? ` (the progress record says ${o.done - 1})` : '') +
         `; the revision is marked dirty and is not run again by itself. ` +
         `Fix the cause, then run \`boot-migrate resolve ${r.id} --resume\`: it ${resumes(o.unrecorded ? o.done - 1 : o.done, o.total)}; ` +
@@ -83,7 +94,7 @@ const lines = (ls: number[]) => (ls.length === 1 ? `line ${ls[0]}` : `lines ${ls
  * What a DIRTY error says about a revision left `running`: which statement failed or was interrupted, which ones
  * are recorded as applied, and the two ways out. `progress` is null where none was recorded (an earlier version).
  */
-export function dirtyAccount(id: string, rev: Revision | undefined, progress: Progress | null): string {
+export function dirtyAccount(id: string, rev: Revision | undefined, progress: Progress | null, unrecordable?: (statement: string) => boolean): string {
   const byHand = () =>
     `\`boot-migrate resolve ${id} --applied\` if its effects are all there, or \`boot-migrate resolve ${id} --rolled-back\` once none are.`
   if (!rev) return `Revision ${id} is marked running (it was interrupted outside a transaction), and this code does not ship it. Inspect the database, then run ${byHand()}`
@@ -100,9 +111,17 @@ export function dirtyAccount(id: string, rev: Revision | undefined, progress: Pr
   const done = progress.hashes.length
   const at = step.statements[done]
   const applied = done === 0 ? 'none of its statements is recorded as applied' : `${done === 1 ? 'statement 1' : `statements 1..${done}`} of ${total} ${done === 1 ? 'is' : 'are'} recorded as applied (${lines(step.statements.slice(0, done).map((s) => s.line))})`
+  const mayHave = at && (unrecordable ? unrecordable(at.text) : true)
   const failed = at
-    ? `; statement ${done + 1} at ${rev.source}:${at.line} (${firstLine(at.text)}) failed or was interrupted (if it had completed, running it again fails: then resolve by hand)`
-    : `; the file has ${total} statement(s) now`
+    ? `; statement ${done + 1} at ${rev.source}:${at.line} (${firstLine(at.text)}) failed or was interrupted` +
+      (mayHave
+        ? ` — it cannot run in a transaction, so it may have completed without being recorded (a kill or lost connection during it): if so, running it again fails (e.g. "already exists"), resume stops and says so; then check the schema and resolve by hand`
+        : unrecordable
+          ? ' (it runs in one transaction with its progress record: it did not complete)'
+          : '')
+    : done === total
+      ? ` (all of them): only its ${direction === 'up' ? 'applied' : 'reverted'} mark is missing`
+      : `; the file has ${total} statement(s) now`
   return (
     `${head}: ${applied}${failed}. It is not run again by itself. Either run \`boot-migrate resolve ${id} --resume\`, which ${resumes(done, total)}` +
     `, or fix the database by hand and run ${byHand()}`

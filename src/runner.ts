@@ -6,6 +6,7 @@ import type { Dialect } from './dialects/dialect.js'
 import { openDialect } from './dialects/open.js'
 import { MigrationError, messageOf } from './errors.js'
 import { dirtyAccount } from './failure.js'
+import { inTransactionWithRecord } from './core/apply.js'
 import { readProgress } from './core/history.js'
 import type { HealthState } from './health.js'
 import type { Log } from './log.js'
@@ -195,7 +196,7 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
       })
       return new MigrationError(
         'DIRTY',
-        `${dirtyAccount(first, rev, progress)}` +
+        `${dirtyAccount(first, rev, progress, (t) => !inTransactionWithRecord(dialect, t))}` +
           (others.length ? ` Also marked running: ${others.join(', ')}.` : '') +
           (leftovers.length ? ` Found: ${leftovers.join(' ')}` : ''),
         { revision: first, ...(rev ? { file: rev.source } : {}) },

@@ -90,6 +90,13 @@ describe('crash-torture invariants', () => {
     expect(lostReportIssues('P1', rolledBack, complete(), { otherStarted: true })).toEqual([])
     expect(lostReportIssues('P1', committed, complete())).toEqual([])
     expect(lostReportIssues('P1', committed, without5).join('\n')).toContain('committed before its connection closed, but its history row is absent')
+    // MySQL, a revision run statement by statement, lost while its applied mark was written: true only when the mark landed.
+    const landed = lost('0001', 'Revision 0001_a (…): all 2 of its statements ran outside a transaction, and the connection … closed while recording it as applied (…), after that write landed: the history shows it applied. Run again to continue.')
+    const stepped = complete()
+    stepped.steps = new Map([['0001', { effects: [true, true], recorded: 0 }]])
+    expect(lostReportIssues('P1', landed, stepped)).toEqual([])
+    stepped.history.set('0001', 'running')
+    expect(lostReportIssues('P1', landed, stepped).join('\n')).toContain("0001's applied mark landed before its connection closed, but its history row is running")
   })
 })
 

@@ -264,43 +264,72 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
     for (let k = from ?? 0; k < total; k++) {
       const st = step.statements[k]!
       if (run.signal.aborted) {
-        if (k === 0) await clean()
-        throw revisionFailure(rev, new Error('stopped'), k === 0 ? { kind: 'nothing-applied' } : { kind: 'dirty', done: k, total }, st, 'ABORTED')
+        if (k === 0 && !resuming) await clean()
+        throw revisionFailure(rev, new Error('stopped'), k === 0 && !resuming ? { kind: 'nothing-applied' } : { kind: 'dirty', done: k, total }, st, 'ABORTED')
       }
       run.log.debug(`${label(rev)}: statement ${k + 1}/${total} (${rev.source}:${st.line})`, { revision: rev.id, statement: k + 1, total })
       const waits = dialect.waitsForLocks(st.text)
+      // A statement that can run in a transaction runs in one with its progress record: after any crash it is
+      // either applied and recorded, or neither. The last one is recorded too (the history write then clears it).
+      const atomic = inTransactionWithRecord(dialect, st.text)
+      let recorded = false
       for (let attempt = 0; ; attempt++) {
         try {
-          await conn.setLockTimeout(waits ? 0 : settings.ddlLockTimeout)
-          await watchBlockers(run, () => conn.query(st.text))
+          if (atomic) {
+            await watchBlockers(run, () =>
+              conn.transaction(
+                async (tx) => {
+                  await tx.query(st.text)
+                  await tx.query(p.add, [rev.id, k + 1, statementHash(st.text)])
+                },
+                { lockTimeout: settings.ddlLockTimeout, statements: [st.text] },
+              ),
+            )
+            recorded = true
+          } else {
+            await conn.setLockTimeout(waits ? 0 : settings.ddlLockTimeout)
+            await watchBlockers(run, () => conn.query(st.text))
+          }
           break
-        } catch (e) {
+        } catch (err) {
+          const e = err instanceof StatementFailure ? err.cause : err
           const kind = dialect.classify(e)
           if (kind === 'connection-lost' || conn.lost())
-            throw revisionFailure(rev, new Error(`the connection to ${dialect.display} closed (${messageOf(e)})`), { kind: 'dirty', done: k, total, unsure: true }, st, 'CONNECTION_LOST')
+            throw revisionFailure(
+              rev,
+              new Error(`the connection to ${dialect.display} closed (${messageOf(e)})`),
+              atomic ? { kind: 'dirty', done: k, total, atomic: true } : { kind: 'dirty', done: k, total, unsure: true },
+              st,
+              'CONNECTION_LOST',
+            )
           if (kind === 'lock-conflict' && !run.signal.aborted) {
             if (attempt < settings.ddlRetries) {
               await backoff(run, [rev], attempt, e, k + 1)
               continue
             }
-            if (k === 0) {
+            if (k === 0 && !resuming) {
               await clean()
               throw ddlTimeout(run, [rev], attempt, e, 'Nothing of it is applied.')
             }
             throw ddlTimeout(run, [rev], attempt, e, '', { kind: 'dirty', done: k, total }, st)
           }
           // A statement is atomic on its own, so a first statement that failed did nothing; a concurrent
-          // index build is the exception: it leaves an invalid index behind.
+          // index build is the exception: it leaves an invalid index behind. When resuming, statements before
+          // this one are applied (or, unrecorded, may be): the revision stays dirty with its progress.
           const code = run.signal.aborted ? 'ABORTED' : 'MIGRATION_FAILED'
-          if (k === 0 && !waits) {
+          if (k === 0 && !waits && !resuming) {
             await clean()
             throw revisionFailure(rev, e, { kind: 'nothing-applied' }, st, code)
           }
-          throw revisionFailure(rev, e, { kind: 'dirty', done: k, total }, st, code)
+          // Resuming, the first statement run again failed because its effect is there: it had completed unrecorded.
+          if (resuming && k === from && !atomic && code === 'MIGRATION_FAILED' && dialect.effectPresent?.(e))
+            throw revisionFailure(rev, e, { kind: 'dirty', done: k, total, alreadyThere: true }, st, code)
+          // Resuming, a statement outside a transaction run again may have completed unrecorded before: not "none completed".
+          throw revisionFailure(rev, e, { kind: 'dirty', done: k, total, unsure: resuming && k === from && !atomic }, st, code)
         }
       }
-      // The last statement's record is the history write below, which clears the progress.
-      if (k + 1 < total) {
+      // A statement outside a transaction is recorded after it; the last one's record is the history write below.
+      if (!recorded && k + 1 < total) {
         for (let attempt = 0; ; attempt++) {
           try {
             await conn.query(p.add, [rev.id, k + 1, statementHash(st.text)])
@@ -312,13 +341,13 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
               continue
             }
             const lost = dialect.classify(e) === 'connection-lost' || conn.lost()
-          throw revisionFailure(
-            rev,
-            new Error(`recording that statement ${k + 1} completed failed (${messageOf(e)})`),
-            { kind: 'dirty', done: k + 1, total, unrecorded: true },
-            st,
-            lost ? 'CONNECTION_LOST' : 'MIGRATION_FAILED',
-          )
+            throw revisionFailure(
+              rev,
+              new Error(`recording that statement ${k + 1} completed failed (${messageOf(e)})`),
+              { kind: 'dirty', done: k + 1, total, unrecorded: true },
+              st,
+              lost ? 'CONNECTION_LOST' : 'MIGRATION_FAILED',
+            )
           }
         }
       }
@@ -330,6 +359,27 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
     else await writeClearing(conn, dialect, h.remove, [rev.id], 1, settings.ddlLockTimeout)
     await keepOld(run, conn, rev, direction)
   } catch (e) {
+    if (dialect.classify(e) === 'connection-lost' || conn.lost()) {
+      const n = step.kind === 'sql' ? `all ${step.statements.length} of its statements` : 'its function'
+      // The write may have landed before the connection closed: the history, read on the app's connection, says.
+      const rows = await readRows(dialect.app, dialect).catch(() => undefined)
+      const row = rows === undefined ? undefined : (rows ?? []).find((r) => r.id === rev.id)
+      if (rows !== undefined && (direction === 'up' ? row?.state === 'applied' : !row))
+        throw new MigrationError(
+          'CONNECTION_LOST',
+          `Revision ${label(rev)} (${rev.source}): ${n} ran outside a transaction, and the connection to ${dialect.display} closed while recording it as ` +
+            `${direction === 'up' ? 'applied' : 'reverted'} (${messageOf(e)}), after that write landed: the history shows it ${direction === 'up' ? 'applied' : 'reverted'}. Run again to continue.`,
+          { revision: rev.id, file: rev.source, cause: e },
+        )
+      throw new MigrationError(
+        'CONNECTION_LOST',
+        `Revision ${label(rev)} (${rev.source}): ${n} ran outside a transaction, but the connection to ${dialect.display} closed while recording it as ` +
+          `${direction === 'up' ? 'applied' : 'reverted'} (${messageOf(e)}), so that mark may not have landed: if the history still says "running", the revision is dirty ` +
+          `with its statements applied. Check the schema, then run \`boot-migrate resolve ${rev.id} --applied\` if everything is there` +
+          `${step.kind === 'sql' ? ` (or \`boot-migrate resolve ${rev.id} --resume\`, which checks the recorded statements and runs what is not recorded)` : ''}, or fix it by hand.`,
+        { revision: rev.id, file: rev.source, cause: e },
+      )
+    }
     const role = roleChanged(run, rev, direction, e)
     if (role)
       throw new MigrationError(
@@ -341,6 +391,22 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
     throw e
   }
   return duration
+}
+
+/** Transaction control, PRAGMAs, ATTACH/DETACH and DISCARD ALL refuse a transaction around them or change what it means: they run on their own. */
+const OWN = /^(begin|commit|rollback|savepoint|release|start\s+transaction|end|pragma|xa|attach|detach|discard\s+all)\b/i
+
+/**
+ * Whether a statement of a no-transaction revision can run in a transaction together with its progress record:
+ * not one that commits implicitly (DDL on MySQL) nor one refused inside a transaction (CREATE INDEX CONCURRENTLY, VACUUM …).
+ * Only those others can complete without being recorded.
+ */
+export function inTransactionWithRecord(dialect: Dialect, text: string): boolean {
+  const t = text.trim()
+  // SET ROLE: the record would be written as that role. A SELECT on SQLite changes nothing, so it needs no transaction
+  // (and one would take the write lock for as long as it reads).
+  if (OWN.test(t) || SETS_ROLE.test(t) || (dialect.name === 'sqlite' && /^select\b/i.test(t)) || dialect.nonTransactional(t)) return false
+  return dialect.capabilities.transactionalDdl || !dialect.implicitCommit(t)
 }
 
 /** SET ROLE / SET SESSION AUTHORIZATION in a revision's SQL (LOCAL included: it lasts until the history row is written too). */

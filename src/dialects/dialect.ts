@@ -29,6 +29,8 @@ export interface Dialect {
    * a revision with such a statement runs statement by statement outside one. Only asked when `capabilities.transactionalDdl` is false.
    */
   implicitCommit(statement: string): boolean
+  /** Whether a statement failed because its effect is already there ("already exists", duplicate column or key, nothing to drop). */
+  effectPresent?(error: unknown): boolean
   /** A statement that must wait for its locks however long it takes: a concurrent index build stopped half-way leaves an invalid index. */
   waitsForLocks(statement: string): boolean
   /** The schema as sorted lines (tables, columns, types, defaults, indexes, constraints), without the history table. */

@@ -143,6 +143,11 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
     },
     classify: classifyMy,
     nonTransactional: mysqlRules.nonTransactional,
+    // 1005 with errno 121: MariaDB's "Can't create table … Duplicate key on write or update", a foreign key of that name exists.
+    effectPresent: (e: unknown) => {
+      const errno = Number((e as { errno?: unknown })?.errno)
+      return [1050, 1060, 1061, 1062, 1826, 1304, 1359, 1091, 1051, 1008, 1007].includes(errno) || (errno === 1005 && /errno: 121\b/.test(messageOf(e)))
+    },
     implicitCommit,
     waitsForLocks: () => false,
     schemaSnapshot: () => mySchemaSnapshot((text, params) => app().query(text, params as unknown[]), config.table),

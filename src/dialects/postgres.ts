@@ -125,6 +125,7 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
     },
     classify: classifyPg,
     nonTransactional: postgresRules.nonTransactional,
+    effectPresent: (e: unknown) => ['42P07', '42701', '42710', '42P06', '42723', '23505', '42704', '42P01', '42703'].includes(String((e as { code?: unknown })?.code)),
     implicitCommit: () => false,
     waitsForLocks: (s) => CONCURRENT.test(s),
     schemaSnapshot: () => pgSchemaSnapshot(appSql(), config.schema, config.table),

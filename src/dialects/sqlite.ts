@@ -94,6 +94,7 @@ export async function sqliteDialect(
       return 'other'
     },
     nonTransactional: sqliteRules.nonTransactional,
+    effectPresent: (e: unknown) => /already exists|duplicate column name|UNIQUE constraint failed|no such (table|index|column)/i.test(String((e as Error)?.message)),
     implicitCommit: () => false,
     waitsForLocks: () => false,
     schemaSnapshot: async () => sqliteSchemaSnapshot(main.db, config.table),

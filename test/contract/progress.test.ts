@@ -6,6 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createMigrator } from '../../src/index.js'
+import { statementHash } from '../../src/core/history.js'
 import { startNode } from '../faults/helpers.js'
 import { revisions, root } from '../helpers.js'
 import { failure, quiet } from './support.js'
@@ -109,6 +110,43 @@ describe.each(targets)('per-statement progress of no-transaction revisions ($nam
     await expect(createMigrator({ url: db.url, dir, ...quiet }).run()).resolves.toMatchObject({ applied: [{ id: '0003' }] })
     expect(await db.columns('p1')).toEqual(['x', 'y'])
     expect(await db.tables()).toContain('p5')
+    expect(await progress(db)).toEqual([])
+  })
+
+  it('a resume whose first statement fails keeps the revision dirty: the running row stays, and the next boot is DIRTY again', async () => {
+    const db = await target.fresh()
+    const dir = await revisions(files(target))
+    await killedBefore(db, dir, 1)
+    expect(await progress(db)).toEqual([])
+    // As if statement 1 had completed without its record (or failed for any other reason): running it again fails.
+    await db.exec('create table p1 (x int)')
+    const error = await failure(createMigrator({ url: db.url, dir, ...after }).resolve('0002', 'resume'))
+    expect(error).toMatchObject({ code: 'MIGRATION_FAILED', revision: '0002', line: 3 })
+    expect(error.message).not.toContain('Nothing of it was applied')
+    expect(error.message).toContain('boot-migrate resolve 0002 --applied')
+    if (target.name === 'mysql') expect(error.message).toContain('its effect is already there: resuming stopped, and the revision stays dirty')
+    else expect(error.message).toContain('none of its statements completed; the revision is marked dirty')
+    expect(await historyRows(db)).toEqual([
+      { id: '0001', state: 'applied' },
+      { id: '0002', state: 'running' },
+    ])
+    expect(await failure(createMigrator({ url: db.url, dir, ...quiet }).run())).toMatchObject({ code: 'DIRTY', revision: '0002' })
+  })
+
+  it('every statement recorded but the applied mark missing: DIRTY says only the mark is missing, and resume records it without running anything', async () => {
+    const db = await target.fresh()
+    const dir = await revisions(files(target))
+    await killedBefore(db, dir, 5)
+    // As a crash leaves it after the last statement committed with its record, before the applied write.
+    await db.exec('create table p5 (x int)')
+    const ph = target.name === 'postgres' ? '$1, $2, $3' : '?, ?, ?'
+    await db.query(`insert into boot_migrate_history_progress (id, step, hash) values (${ph})`, ['0002', 5, statementHash('create table p5 (x int)')])
+    const dirty = await failure(createMigrator({ url: db.url, dir, ...after }).run())
+    expect(dirty).toMatchObject({ code: 'DIRTY', revision: '0002' })
+    expect(dirty.message).toContain('statements 1..5 of 5 are recorded as applied (lines 3, 4, 5, 6, 7) (all of them): only its applied mark is missing')
+    expect(dirty.message).toContain('then only records the revision as done')
+    await createMigrator({ url: db.url, dir, ...quiet }).resolve('0002', 'resume')
+    expect(await historyRows(db)).toEqual(['0001', '0002'].map((id) => ({ id, state: 'applied' })))
     expect(await progress(db)).toEqual([])
   })
 

@@ -161,6 +161,9 @@ export function lostReportIssues(name, error, s, { otherStarted = false } = {}) 
   // MySQL: a revision run statement by statement; lost before its running row was confirmed, nothing of it ran.
   if (s.steps?.has(error.revision)) {
     if (/Nothing of it was applied/.test(error.message)) return h === undefined || h === 'running' ? [] : [`${name} reported CONNECTION_LOST before ${error.revision} ran, but its history row is ${h}`]
+    // Lost while writing the applied mark, which landed: the message says the history shows it applied, and it must be.
+    if (/after that write landed: the history shows it applied/.test(error.message))
+      return h === 'applied' ? [] : [`${name} reported that ${error.revision}'s applied mark landed before its connection closed, but its history row is ${h ?? 'absent'}`]
     return h === 'running' ? [] : [`${name} reported CONNECTION_LOST inside ${error.revision} (run statement by statement), but its history row is ${h ?? 'absent'}, not "running" (dirty)`]
   }
   if (error.revision === NO_TX)

@@ -2,6 +2,9 @@
 // is killed with SIGKILL while a statement of a 2-statement DDL revision runs; the server finishes that statement
 // anyway (it does not watch the client's socket while it runs), so its effect is there while the progress table
 // does not record it. Then the next run (DIRTY), and `resolve --resume`, as the DIRTY message suggests.
+// What it showed before issue 14's fix (now: `dml` rolls statement 2 back with its progress record and resume
+// inserts the row once; `ddl` is DIRTY saying statement 1 may have completed unrecorded, and resume stops on
+// "Duplicate column name" keeping the revision dirty, pointing to `resolve --applied`):
 //   node test/torture/repro/mysql-unrecorded.mjs ddl   killed in statement 1, an ALTER TABLE … ALGORITHM=COPY of
 //       200,000 rows: resume runs it again, fails ("Duplicate column name"), then deletes the `running` row and says
 //       "Nothing of it was applied": the history forgets a revision whose statement 1 is applied, and the next run
