@@ -48,9 +48,22 @@ async function run({ command, arg, values, json }: Parsed): Promise<number> {
   const withMigrator = async <T>(extra: Partial<MigrateOptions>, work: (m: Migrator) => Promise<T>): Promise<T> => {
     const m = createMigrator({ ...needUrl(o), ...extra })
     const stop = progress(m, o, json)
+    // A Job past activeDeadlineSeconds or an evicted pod gets SIGTERM: stop() ends the run at a safe point (ABORTED)
+    // instead of dying mid-statement. A second signal exits at once.
+    let signalled = false
+    const onSignal = (sig: NodeJS.Signals) => {
+      if (signalled) process.exit(sig === 'SIGINT' ? 130 : 143)
+      signalled = true
+      console.error(`${sig}: stopping at the next safe point (send it again to exit at once)`)
+      void m.stop()
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
     try {
       return await work(m)
     } finally {
+      process.off('SIGTERM', onSignal)
+      process.off('SIGINT', onSignal)
       await stop()
     }
   }

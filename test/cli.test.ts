@@ -1,8 +1,9 @@
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { waitFor } from './faults/helpers.js'
 import { client, freshDatabase, revisions, root } from './helpers.js'
 
 /** Runs the built CLI as a user would, with a clean environment apart from what the test sets. */
@@ -130,5 +131,28 @@ describe('boot-migrate check', () => {
     // The scratch databases are gone and the given database was never touched.
     expect(await client(url)`select count(*)::int as n from pg_database where datname like 'boot_migrate_scratch_%'`).toEqual([{ n: 0 }])
     expect(await client(url)`select to_regclass('boot_migrate_history') as h`).toEqual([{ h: null }])
+  })
+})
+
+describe('the CLI under SIGTERM (a Job past its deadline, an evicted pod)', () => {
+  it('stops at a safe point: the revision in flight is rolled back, the exit code is 1 and the error ABORTED', async () => {
+    const url = await freshDatabase()
+    const dir = await revisions({ '0001_slow.sql': '-- migrate:up\ncreate table slow_one (x int);\nselect pg_sleep(60);\n' })
+    const child = spawn(process.execPath, [join(root, 'dist/cli.js'), 'up', '--url', url, '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let err = ''
+    child.stderr.on('data', (d) => (err += String(d)))
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    const sql = client(url)
+    try {
+      await waitFor('the revision on the server', async () => (await sql`select 1 from pg_stat_activity where query like 'select pg_sleep%' and datname = current_database()`).length > 0)
+      child.kill('SIGTERM')
+      expect(await exited).toBe(1)
+      expect(err).toContain('SIGTERM: stopping at the next safe point')
+      expect(err).toContain('ABORTED')
+      expect(await sql`select to_regclass('slow_one') as t`).toEqual([{ t: null }])
+      expect(await sql`select id from boot_migrate_history`).toEqual([])
+    } finally {
+      await sql.end()
+    }
   })
 })
