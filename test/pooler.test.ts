@@ -67,15 +67,15 @@ describe.skipIf(!binary)("through PgBouncer in transaction mode, with pooler: 't
 
   it('a leader killed with SIGKILL mid-run leaves nothing of the run, and the next process applies it all', async () => {
     const db = await fresh()
-    // Exists while the test holds the second revision; made outside the migration, so the test can drop it.
-    await db.check`create table hold (x int)`
+    // Holds the second revision while it says 1; made outside the migration, so the test can change it.
+    await db.check`create table knob as select 1 as hold`
     const dir = await revisions({
       '0001_a.sql': '-- migrate:up\ncreate table a (x int);\ninsert into a values (1);\n',
       '0002_half.mjs':
         'export async function up({ exec, query, log }) {\n' +
         "  await exec('create table b (x int); insert into b values (1)')\n" +
         "  log('half written')\n" +
-        "  while ((await query(\"select to_regclass('public.hold') as h\"))[0].h) await new Promise((r) => setTimeout(r, 50))\n" +
+        "  while ((await query('select hold from knob'))[0].hold) await new Promise((r) => setTimeout(r, 50))\n" +
         '}\n',
       '0003_c.sql': '-- migrate:up\ncreate table c (x int);\n',
     })
@@ -85,14 +85,40 @@ describe.skipIf(!binary)("through PgBouncer in transaction mode, with pooler: 't
     expect((await first.done).signal).toBe('SIGKILL')
 
     // 0001 was applied, and 0002 half-way, in the run's one transaction: none of it was committed.
-    expect(await tables(db.check)).toEqual(['hold'])
+    expect(await tables(db.check)).toEqual(['knob'])
 
-    await db.check`drop table hold`
+    await db.check`update knob set hold = 0`
     const next = await runWorker({ url: db.url, dir, pooler: 'transaction', lockTimeout: 60_000 })
     expect(next.error, next.stdout).toBeUndefined()
     expect(next.result).toMatchObject({ current: '0003', applied: [{ id: '0001' }, { id: '0002' }, { id: '0003' }] })
-    expect(await tables(db.check)).toEqual(['a', 'b', 'boot_migrate_history', 'c'])
+    expect(await tables(db.check)).toEqual(['a', 'b', 'boot_migrate_history', 'c', 'knob'])
     expect(await db.check`select id, state from boot_migrate_history order by id`).toEqual(['0001', '0002', '0003'].map((id) => ({ id, state: 'applied' })))
+  })
+
+  it('a process waiting for the lock gives up after lockTimeout with LOCK_TIMEOUT naming the holder, which still completes', async () => {
+    const db = await fresh()
+    await db.check`create table knob as select 1 as hold`
+    const dir = await revisions({
+      '0001_wait.mjs':
+        'export async function up({ query, log }) {\n' +
+        "  log('holding')\n" +
+        "  while ((await query('select hold from knob'))[0].hold) await new Promise((r) => setTimeout(r, 50))\n" +
+        '}\n',
+    })
+    const first = startWorker({ url: db.url, dir, pooler: 'transaction', instanceId: 'the-leader' })
+    await first.printed('0001_wait: holding')
+    const log = captureLog()
+    const error = await createMigrator({ url: db.url, dir, pooler: 'transaction', lockTimeout: 1_000, logger: log.logger })
+      .run()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+    expect(error).toMatchObject({ code: 'LOCK_TIMEOUT' })
+    // PgBouncer passes the client's application_name on to the server connection it lends.
+    expect((error as Error).message).toMatch(/^Waited 1s for the migration lock, held by pid \d+ \(boot-migrate the-leader, transaction open for \d+s, (active|idle in transaction)\)/)
+    await db.check`update knob set hold = 0`
+    expect((await first.done).result).toMatchObject({ current: '0001', applied: [{ id: '0001' }] })
   })
 
   it('the no-op boot sends one query through the pooler', async () => {
