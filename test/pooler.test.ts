@@ -187,6 +187,20 @@ describe.skipIf(!binary)("through PgBouncer in transaction mode, with pooler: 't
     expect(await db.check`select id, state from boot_migrate_history`).toEqual([{ id: '0001', state: 'applied' }])
   })
 
+  it('down reverts through the pooler, in one transaction with its history rows', async () => {
+    const db = await fresh()
+    const dir = await revisions({
+      '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n-- migrate:down\ndrop table a;\n',
+      '0002_b.sql': '-- migrate:up\ncreate table b (x int);\n-- migrate:down\ndrop table b;\n',
+    })
+    const m = createMigrator({ url: db.url, dir, pooler: 'transaction', ...quiet })
+    await m.run()
+    const result = await createMigrator({ url: db.url, dir, pooler: 'transaction', ...quiet }).down({ to: 'base' })
+    expect(result.reverted.map((r) => r.id)).toEqual(['0002', '0001'])
+    expect(await tables(db.check)).toEqual(['boot_migrate_history'])
+    expect(await db.check`select id from boot_migrate_history`).toEqual([])
+  })
+
   it('the CLI takes --pooler transaction', async () => {
     const db = await fresh()
     const dir = await revisions({ '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n' })
