@@ -252,6 +252,31 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode, without pooler 
 })
 
 describe("pooler: 'transaction'", () => {
+  it("warns, when about to take the lock, that a -pooler host or port 6543 may be a transaction pooler; pooler: 'none' silences it", async () => {
+    const direct = await freshDatabase()
+    const migrations = [{ id: '1', up: 'create table a (x int)' }]
+    // A host that does not resolve: the warning comes before the connection is tried.
+    const migrationUrl = 'postgres://postgres@ep-quiet-fog-123456-pooler.invalid:5432/app'
+    for (const [pooler, warned] of [[undefined, true], ['none', false]] as const) {
+      const log = captureLog()
+      const error = await createMigrator({ url: direct, migrationUrl, migrations, connectTimeout: 300, logger: log.logger, ...(pooler ? { pooler } : {}) })
+        .run()
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+      expect(error).toMatchObject({ code: 'DATABASE_UNREACHABLE' })
+      expect(log.text().includes('the migration connection may go through a transaction pooler')).toBe(warned)
+    }
+    const log = captureLog()
+    await createMigrator({ url: direct, migrationUrl: 'postgres://postgres@127.0.0.1:6543/app', migrations, connectTimeout: 300, logger: log.logger })
+      .run()
+      .catch(() => undefined)
+    expect(log.text()).toContain("its port is 6543, the port of Supabase's transaction pooler")
+    expect(log.text()).toContain("pass pooler: 'transaction' (--pooler transaction), or migrationUrl with a direct connection")
+  })
+
+
   it('is for PostgreSQL: refused with a SQLite URL', async () => {
     const error = await createMigrator({ url: 'sqlite::memory:', migrations: [{ id: '1', up: 'select 1' }], pooler: 'transaction', ...quiet })
       .run()
