@@ -20,11 +20,11 @@ class NotTaken extends Error {}
 /**
  * A connection whose whole run under the lock is one transaction, opened by each lock attempt and rolled back
  * when the lock is not free (so a waiter holds no server connection while it sleeps). Everything the migrator
- * does under the lock goes into that transaction: each transaction it asks for becomes a savepoint (the driver's
- * own, `Executor.nested`, since a driver may track errors in its transaction itself), so a revision
- * that fails is rolled back alone, and a lock conflict retries it, as on a session), each statement outside one
- * gets a savepoint of its own (a read of a history table that does not exist yet must not abort the rest).
- * `finish()` commits it; a process killed before then leaves nothing of the run in the database.
+ * does under the lock goes into that transaction, in savepoints (the driver's own, `Executor.nested`: a driver may
+ * track errors in its transaction itself). Each transaction it asks for becomes one, so a revision that fails is
+ * rolled back alone and a lock conflict retries it, as on a session; each statement outside one gets its own, so a
+ * read of a history table that does not exist yet does not abort the rest. `finish()` commits the run; a process
+ * killed before then leaves nothing of it in the database.
  */
 export function transactionScoped(inner: Connection, lock: TransactionLock, lockTimeout: number): Connection {
   let open: { tx: Executor; end(commit: boolean): Promise<void> } | undefined
