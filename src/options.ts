@@ -25,6 +25,8 @@ export interface Settings {
   waitTimeout: number
   shutdownTimeout: number
   drizzle: { table: string; schema: string; keepHistory: boolean }
+  /** undefined: no pooler mode chosen (a host or port that poolers use is warned about). */
+  pooler: 'transaction' | 'none' | undefined
   /** undefined: detected from the folder. */
   format: string | undefined
   /** keepHistory is on when either `takeover.keepHistory` or `drizzle.keepHistory` is. */
@@ -106,6 +108,7 @@ const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
   schema: name,
   to: text('a revision id string'),
   transaction: oneOf('each', 'all'),
+  pooler: oneOf('transaction', 'none'),
   allowOutOfOrder: bool,
   lockTimeout: ms(),
   lockStale: ms(2_000, ': a lock file is refreshed every lockStale/2, at most once a second'),
@@ -228,6 +231,7 @@ export function settingsOf(options: MigrateOptions): Settings {
       keepHistory: options.drizzle?.keepHistory === true,
     },
     format: options.format,
+    pooler: options.pooler,
     takeover: {
       keepHistory: options.takeover?.keepHistory === true || options.drizzle?.keepHistory === true,
       strict: options.takeover?.strict === true,

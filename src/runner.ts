@@ -1,6 +1,6 @@
 import type { Connection } from './core/connection.js'
 import { applyGroup, type ApplyRun, type Direction } from './core/apply.js'
-import { acquireLock } from './core/lock.js'
+import { acquireLock, commitRun } from './core/lock.js'
 import { validate } from './core/validate.js'
 import type { Dialect } from './dialects/dialect.js'
 import { openDialect } from './dialects/open.js'
@@ -110,6 +110,7 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         ddlLockTimeout: settings.ddlLockTimeout,
         connectTimeout: settings.connectTimeout,
         lockStale: settings.lockStale,
+        ...(settings.pooler ? { pooler: settings.pooler } : {}),
         debug: (m) => log.debug(m),
         ...(options.db === undefined ? {} : { drizzleDb: { fullSchema: schemaOfDb(options.db) } }),
       })
@@ -168,7 +169,9 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         }
       }
       try {
-        return await work(conn, apply)
+        const result = await work(conn, apply)
+        await commitRun(conn, dialect)
+        return result
       } catch (e) {
         // Lost between revisions (reading the history under the lock, creating it): nothing was running.
         if (!(e instanceof MigrationError) && (dialect.classify(e) === 'connection-lost' || conn.lost()))

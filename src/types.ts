@@ -90,6 +90,14 @@ export interface MigrateOptions {
   to?: string
   /** `each` (default): one transaction per revision; `all`: one around every pending revision. */
   transaction?: 'each' | 'all'
+  /**
+   * `'transaction'`: the URL or client goes through a transaction pooler (PgBouncer in transaction mode, Supabase's
+   * port 6543, Neon's -pooler hosts). The migration lock then lasts one transaction, every pending revision runs in
+   * it, prepared statements are off, and a no-transaction revision is refused (run it with `migrationUrl`). With
+   * `migrationUrl`, only the boot check goes through the pooler. `'none'`: no pooler, and no warning when the host
+   * or port looks like one. PostgreSQL only. Default: neither, with a warning on a pooler's usual host or port.
+   */
+  pooler?: 'transaction' | 'none'
   /** Apply pending revisions whose id sorts before an applied one. Default false. */
   allowOutOfOrder?: boolean
   /** Max time to wait for another process's migration lock (ms). Default 300000. */

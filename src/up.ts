@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { historyUnderLock } from './core/create.js'
 import { readRows } from './core/history.js'
+import { refuseOutside } from './core/apply.js'
 import type { Dialect } from './dialects/dialect.js'
 import { MigrationError } from './errors.js'
 import type { Settings } from './options.js'
@@ -54,6 +55,7 @@ export function up(r: Runner): Promise<MigrateResult> {
       )
     if (settings.mode === 'wait') return finish(await waitForTarget(r, dialect, revisions, settings, track, p), [], true)
     r.aborted('before migrating')
+    refuseOutside(dialect, p.pending, 'up', 'Nothing was applied.')
 
     return r.withLock(dialect, settings, async (conn, apply) => {
       const taken = await historyUnderLock(conn, dialect, settings, revisions, r.log)

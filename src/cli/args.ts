@@ -11,6 +11,7 @@ export const OPTIONS = {
   schema: { type: 'string' },
   config: { type: 'string' },
   'connect-timeout': { type: 'string' },
+  pooler: { type: 'string' },
   to: { type: 'string' },
   from: { type: 'string' },
   steps: { type: 'string' },
@@ -27,7 +28,7 @@ export const OPTIONS = {
   version: { type: 'boolean', short: 'v' },
 } as const
 
-const COMMON = new Set(['url', 'dir', 'table', 'schema', 'config', 'connect-timeout', 'json', 'help', 'version'])
+const COMMON = new Set(['url', 'dir', 'table', 'schema', 'config', 'connect-timeout', 'pooler', 'json', 'help', 'version'])
 
 /** Bad usage: exit 2, with what to type instead. */
 export class Usage extends Error {
@@ -103,6 +104,9 @@ export function options(values: Parsed['values']): MigrateOptions {
   if (url) merged.url = url
   const table = pick('table', 'BOOT_MIGRATE_TABLE', 'table')
   const schema = pick('schema', 'BOOT_MIGRATE_SCHEMA', 'schema')
+  // Checked with the other options: a wrong value is INVALID_OPTIONS, as in the library.
+  const pooler = pick('pooler', 'BOOT_MIGRATE_POOLER', 'pooler')
+  if (pooler) merged.pooler = pooler as MigrateOptions['pooler']
   if (table) merged.table = table
   if (schema) merged.schema = schema
   merged.connectTimeout = number(values['connect-timeout'], 'connect-timeout') ?? config.connectTimeout ?? CLI_CONNECT_TIMEOUT

@@ -107,6 +107,8 @@ const COMMON = `Options (flags > environment > config file):
   --schema NAME         schema of the history table       $BOOT_MIGRATE_SCHEMA (default public)
   --config FILE         JSON file with any of the options above and the library's (default ./boot-migrate.json if present)
   --connect-timeout MS  how long to retry a database that does not answer (default 10000 in the CLI)
+  --pooler transaction  the URL goes through a transaction pooler (PgBouncer, Supabase :6543, Neon -pooler)
+                        $BOOT_MIGRATE_POOLER: lock and revisions in one transaction; "none" silences the warning
   --json                data as one JSON document on stdout; logs and progress as JSON lines on stderr
   -h, --help            help for a command
   -v, --version         the version of boot-migrate`

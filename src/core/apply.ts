@@ -41,6 +41,7 @@ export async function applyGroup(run: ApplyRun, group: Revision[], direction: Di
   await turn()
   if (run.signal.aborted) throw stopped(group[0]!, direction, 'before it started; nothing of it is applied')
   try {
+    refuseOutside(run.dialect, group, direction, 'It was not started.')
     const alone = group.find((rev) => runsOutside(run.dialect, rev, direction))
     if (alone && group.length > 1)
       throw new MigrationError(
@@ -68,6 +69,26 @@ export function runsOutside(dialect: Dialect, rev: Revision, direction: Directio
   if (dialect.capabilities.transactionalDdl) return false
   const step = stepOf(rev, direction)
   return step.kind === 'fn' || step.statements.some((st) => dialect.implicitCommit(st.text))
+}
+
+/**
+ * Where the migration lock lasts one transaction (a transaction pooler), every revision runs inside it: one that
+ * must run outside a transaction is refused, before anything of it runs or is recorded.
+ */
+export function refuseOutside(dialect: Dialect, revisions: Revision[], direction: Direction, what: string): void {
+  if (dialect.capabilities.lockScope !== 'transaction') return
+  const alone = revisions.find((rev) => runsOutside(dialect, rev, direction))
+  if (!alone) return
+  const step = stepOf(alone, direction)
+  const why = step.kind === 'sql' ? step.statements.map((st) => dialect.nonTransactional(st.text)).find(Boolean) : undefined
+  throw new MigrationError(
+    'INVALID_OPTIONS',
+    `Revision ${label(alone)} (${alone.source}) must run outside a transaction${why ? ` (${why})` : ''}, but through a transaction pooler ` +
+      "(pooler: 'transaction') the migration lock lasts one transaction and every revision runs inside it. " +
+      `${what} Pass migrationUrl with a direct connection (to PostgreSQL itself, or a session pooler): the lock and the revisions then run there, ` +
+      'and the pooler serves only the boot check.',
+    { revision: alone.id, file: alone.source },
+  )
 }
 
 /**

@@ -31,6 +31,11 @@ export interface Executor {
   query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>
   /** Runs the statements in order (pipelined where the driver can); rejects with a StatementFailure for the first that failed. */
   batch(statements: readonly string[]): Promise<void>
+  /**
+   * Inside a transaction, where the driver has savepoints: runs `work` in one, rolled back alone when `work` rejects
+   * (the enclosing transaction goes on). What a transaction pooler's run needs (core/transaction-lock.ts).
+   */
+  nested?<T>(work: (tx: Executor) => Promise<T>): Promise<T>
 }
 
 export interface TransactionOptions {
@@ -67,6 +72,11 @@ export interface Connection extends Executor {
   cancel(): void
   /** Why the connection or its lock is gone, or undefined while both are ours. */
   lost(): string | undefined
+  /**
+   * Where the lock lasts one transaction (`capabilities.lockScope: 'transaction'`): commits what was done under it.
+   * Rejects when that commit may not have landed. Absent where each revision commits on its own.
+   */
+  finish?(): Promise<void>
   /** Frees the lock and the connection. */
   close(): Promise<void>
   /** Closes the connection at once, so the server rolls back what is open and frees the lock. */
@@ -78,6 +88,12 @@ export interface Capabilities {
   transactionalDdl: boolean
   /** A statement in flight can be cancelled (PostgreSQL; not better-sqlite3, which runs it to its end). */
   cancel: boolean
+  /**
+   * How long the migration lock lasts: a session (the default), or one transaction, when the migration connection
+   * goes through a transaction pooler. Then everything under the lock is that one transaction, committed at the
+   * end, and a revision that must run outside a transaction is refused before anything runs.
+   */
+  lockScope?: 'session' | 'transaction'
 }
 
 /** The migration connection closed: every later call on it rejects with this. */

@@ -1,5 +1,5 @@
 import type { Dialect } from '../dialects/dialect.js'
-import { MigrationError } from '../errors.js'
+import { MigrationError, messageOf } from '../errors.js'
 import type { Log } from '../log.js'
 import type { Settings } from '../options.js'
 import type { MigrationStatus, MigratorEvents } from '../types.js'
@@ -26,6 +26,7 @@ export async function acquireLock(w: LockWait): Promise<Connection> {
   const { dialect, settings, signal, log } = w
   const since = Date.now()
   let lastReport = 0
+  if (dialect.sessionDoubt) log.warn(dialect.sessionDoubt)
   let conn = await w.reachable(() => dialect.connect())
   // Capped at 500 ms so a waiting replica is ready well within a second of the leader finishing.
   for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
@@ -62,4 +63,22 @@ export async function acquireLock(w: LockWait): Promise<Connection> {
   }
   w.emit('lock:acquired', { waitedMs: Date.now() - since })
   return conn
+}
+
+/**
+ * Where the lock lasts one transaction (a transaction pooler), the run is committed here, after its last revision:
+ * a commit that fails is the run's failure, not a warning at release.
+ */
+export async function commitRun(conn: Connection, dialect: Dialect): Promise<void> {
+  if (!conn.finish) return
+  try {
+    await conn.finish()
+  } catch (e) {
+    throw new MigrationError(
+      dialect.classify(e) === 'connection-lost' || conn.lost() ? 'CONNECTION_LOST' : 'MIGRATION_FAILED',
+      `Committing the migration transaction on ${dialect.display} failed (${messageOf(e)}). Through a transaction pooler every revision of the run ` +
+        'and its history row are in that one transaction: they are all recorded or none is, and the history says which. Run again to apply what is missing.',
+      { cause: e },
+    )
+  }
 }

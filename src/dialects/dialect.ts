@@ -19,6 +19,11 @@ export interface Dialect {
   history: HistoryStatements
   /** How to spell SQL for other tools' history tables (src/tools/): quoting, schemas, parameters. */
   sql: SqlSpelling
+  /**
+   * Why the migration connection may not be a session although no pooler mode was chosen (a port or host name
+   * that transaction poolers use): logged as a warning when the lock is taken, never on the no-op path.
+   */
+  sessionDoubt?: string
   /** The app's connection (or the one we opened for the check): the fast path, status and schema read here. */
   app: Executor
   classify(error: unknown): ErrorKind
@@ -62,6 +67,8 @@ export interface DialectConfig {
   /** SQLite: ms after which a lock file that is no longer refreshed is taken over. */
   lockStale?: number
   debug: (message: string) => void
+  /** `transaction`: the connections go through a transaction pooler; `none`: they do not (no warning from host or port). */
+  pooler?: 'transaction' | 'none'
   /** Set when the caller passed a drizzle `db`: function revisions then get one on the migration connection. */
   drizzleDb?: DrizzleDb
 }

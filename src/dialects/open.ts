@@ -32,6 +32,8 @@ const sqliteMigrationFile = (migrationUrl: string | undefined): { migrationFile?
 /** Picks the dialect from the URL or the client's shape. */
 export async function openDialect(options: MigrateOptions, config: DialectConfig): Promise<Dialect> {
   const { url, client, migrationUrl } = options
+  if (config.pooler === 'transaction' && !(client !== undefined ? isPostgresClient(client) : url && isPostgresUrl(url)))
+    throw new MigrationError('INVALID_OPTIONS', "pooler: 'transaction' is for PostgreSQL connections (PgBouncer, Supabase's or Neon's poolers); this database is not one.")
   if (client !== undefined) {
     if (isPostgresClient(client)) return postgresDialect({ client: client as never, ...(migrationUrl ? { migrationUrl } : {}) }, config)
     if (isSqliteClient(client)) return sqliteDialect({ client, ...sqliteMigrationFile(migrationUrl) }, config)

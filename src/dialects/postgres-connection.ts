@@ -44,6 +44,8 @@ export interface PgConnectionConfig {
   /** Ends the pool when the connection is released; false when the pool also serves the app-side reads (destroy() ends it anyway). */
   ownsPool: boolean
   syntax: Parameters<typeof splitStatements>[1]
+  /** Through a transaction pooler: no session settings (they would stay on a server connection other clients get next). */
+  pooled?: boolean
 }
 
 const seconds = (s: unknown) => `${Number(s)}s`
@@ -68,7 +70,7 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
   // A killed migrator's statement is cancelled within a second (PostgreSQL 14+) instead of running to its end.
   const setup = `select case when current_setting('server_version_num')::int >= 140000
       then set_config('client_connection_check_interval', '1000', false) end as check_interval`
-  const [info] = await sql.unsafe<Array<{ pid: number }>>(`select pg_backend_pid() as pid, (${setup}) as check`)
+  const [info] = await sql.unsafe<Array<{ pid: number }>>(c.pooled ? 'select pg_backend_pid() as pid' : `select pg_backend_pid() as pid, (${setup}) as check`)
   // pg_dump's set_config('search_path', '', false), SET ROLE, temp tables: none of it reaches the next revision.
   const RESET = `set session authorization default; reset all; discard temp; ${setup}`
   const pid = info!.pid
@@ -110,6 +112,11 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
       const first = failed.find((f) => c.classify(f.e) !== 'aborted-transaction') ?? failed[0]
       if (first) throw new StatementFailure(first.i, first.e)
     },
+    // A transaction's sql has savepoint(): postgres.js fails the whole transaction on any error sent through it, even a
+    // caught one, so a statement that may fail alone (a run through a transaction pooler) goes in one of these.
+    ...('savepoint' in on
+      ? { nested: <T>(work: (tx: Executor) => Promise<T>) => guard(() => (on as unknown as { savepoint(fn: (s: AnySql) => Promise<T>): Promise<T> }).savepoint((s) => work(executor(s)))) }
+      : {}),
   })
 
   /** The driver object a function revision receives: checked before each use, and inside a transaction `begin` is a savepoint. */
@@ -184,7 +191,14 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
       lockTimeout = ms
     },
     async tryLock() {
-      const [r] = await guard(() => sql.unsafe<Array<{ ok: boolean }>>('select pg_try_advisory_lock($1::bigint) as ok', [c.lock.key]))
+      // Taken only on the server session this connection started on: on another one, a pooler moved us (see notSession).
+      const [r] = await guard(() =>
+        sql.unsafe<Array<{ ok: boolean | null; now: number }>>(
+          'select case when pg_backend_pid() = $2 then pg_try_advisory_lock($1::bigint) end as ok, pg_backend_pid() as now',
+          [c.lock.key, pid],
+        ),
+      )
+      if (r!.ok === null) throw notSession(c.display, pid, r!.now)
       return r!.ok
     },
     async lockHolder() {
@@ -234,6 +248,21 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
       await p.end(0)
     },
   }
+}
+
+/**
+ * Two statements of one connection ran on two server sessions: a transaction pooler hands server connections out
+ * per transaction. A session lock taken there would stay on a server connection other clients get, so none is taken.
+ * Seen only when the pooler happens to move us between the first statements; a pooler that does not is not seen.
+ */
+function notSession(display: string, first: number, now: number): MigrationError {
+  return new MigrationError(
+    'INVALID_OPTIONS',
+    `The migration connection to ${display} is not a session: its statements ran on two server connections (backend ${first}, then ${now}), ` +
+      "as they do through a transaction pooler (PgBouncer in transaction mode, Supabase's port 6543, Neon's -pooler hosts), where the migration " +
+      "lock cannot be held across transactions. Pass pooler: 'transaction' (--pooler transaction), or migrationUrl with a direct connection. " +
+      'The lock was not taken and nothing was applied.',
+  )
 }
 
 /** Maps PostgreSQL and postgres.js errors onto what the algorithm cares about. */

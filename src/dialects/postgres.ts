@@ -8,6 +8,8 @@ import type { Dialect, DialectConfig } from './dialect.js'
 import { loadDriver } from './driver.js'
 import { classifyPg, pgConnection, pool, type AnySql, type PgOptions, type Pool } from './postgres-connection.js'
 import { pgSchemaSnapshot } from './postgres-schema.js'
+import { transactionScoped } from '../core/transaction-lock.js'
+import { hostOf, pgTransactionLock, poolerHint } from './postgres-pooler.js'
 
 const SYNTAX: SqlSyntax = { dollarQuotes: true, brackets: false, nestedComments: true }
 
@@ -62,6 +64,11 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
   const postgres = await loadDriver<(o: PgOptions | string, o2?: PgOptions) => AnySql>('postgres', 'PostgreSQL')
   const onnotice = (n: { message?: string }) => config.debug(`notice: ${n.message ?? ''}`)
   const application_name = `boot-migrate ${config.instanceId}`.slice(0, 63)
+  // Through a transaction pooler: no named prepared statements (PgBouncer before 1.21 cannot route them), and with
+  // no migrationUrl the lock lasts one transaction (see postgres-pooler.ts).
+  const pooled = config.pooler === 'transaction'
+  const xact = pooled && !target.migrationUrl
+  const unprepared = pooled ? { prepare: false } : undefined
   const connectionSettings: PgOptions = {
     max: 1,
     idle_timeout: 0,
@@ -71,6 +78,7 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
     // Our queries read no arrays: the type lookup would be a second query on a cold boot.
     fetch_types: false,
     onnotice,
+    ...unprepared,
   }
   const fromUrl = (url: string) => (o: PgOptions) => postgres(url, { ...o, connection: { application_name } })
   const open = (make: (o: PgOptions) => AnySql) => pool(make, connectionSettings)
@@ -78,7 +86,9 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
   // waiting replicas hold fifty connections, not a hundred.
   // A destroyed migration connection ends that pool: the next use opens a new one.
   let sharedPool: Pool | undefined
-  const shared = !target.client && !target.migrationUrl ? () => (sharedPool && !sharedPool.ended ? sharedPool : (sharedPool = open(fromUrl(target.url!)))) : undefined
+  // Not through a transaction pooler: there the run's transaction holds the migration connection, and the app-side
+  // reads made during it (did another process record this revision?) need one of their own.
+  const shared = !target.client && !target.migrationUrl && !xact ? () => (sharedPool && !sharedPool.ended ? sharedPool : (sharedPool = open(fromUrl(target.url!)))) : undefined
   const other: AnySql | undefined = target.client ?? (shared ? undefined : postgres(target.url!, { ...connectionSettings, connection: { application_name } }))
   const appSql = (): AnySql => other ?? shared!().sql
   const table = `${quoteIdent(config.schema)}.${quoteIdent(config.table)}`
@@ -105,6 +115,7 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
                 extract(epoch from now() - coalesce(xact_start, query_start))::int as secs
            from pg_stat_activity where pid = any(pg_blocking_pids($1))`,
         [pid],
+        unprepared,
       )
       .finally(() => (side === main ? undefined : side.end({ timeout: 1 })))
     return rows.map((r) => `pid ${r.pid} (${r.usename}${r.application_name ? `, ${r.application_name}` : ''}, ${r.state} for ${seconds(r.secs)}: ${r.query})`)
@@ -113,12 +124,13 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
   return {
     name: 'postgres',
     syntax: SYNTAX,
-    capabilities: { transactionalDdl: true, cancel: true },
+    capabilities: { transactionalDdl: true, cancel: true, ...(xact ? { lockScope: 'transaction' as const } : {}) },
     display,
+    ...sessionDoubt(config, target),
     history,
     sql: { dialect: 'postgres', quote: quoteIdent, qualify: (schema, name) => (schema ? `${quoteIdent(schema)}.${quoteIdent(name)}` : quoteIdent(name)), param: (n) => `$${n}`, schemas: true },
     app: {
-      query: (text, params = []) => appSql().unsafe(text, params as never[]) as Promise<never[]>,
+      query: (text, params = []) => appSql().unsafe(text, params as never[], unprepared) as Promise<never[]>,
       async batch(statements) {
         for (const s of statements) await appSql().unsafe(s)
       },
@@ -146,9 +158,10 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
     async connect() {
       const p =
         shared?.() ??
-        open(target.migrationUrl ? fromUrl(target.migrationUrl) : (o) => postgres({ ...optionsOf(target.client!), ...o, connection: { ...optionsOf(target.client!).connection, application_name } }))
+        open(target.migrationUrl || target.url ? fromUrl((target.migrationUrl ?? target.url)!) : (o) => postgres({ ...optionsOf(target.client!), ...o, connection: { ...optionsOf(target.client!).connection, application_name } }))
       try {
-        return await pgConnection(p, { lock, display, config, classify: classifyPg, blockers, ownsPool: !shared, syntax: SYNTAX })
+        const conn = await pgConnection(p, { lock, display, config, classify: classifyPg, blockers, ownsPool: !shared, syntax: SYNTAX, pooled: xact })
+        return xact ? transactionScoped(conn, pgTransactionLock(lock, blockers), config.ddlLockTimeout) : conn
       } catch (e) {
         await p.end(1).catch(() => undefined)
         throw e
@@ -159,6 +172,16 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
       if (sharedPool && !sharedPool.ended) await sharedPool.end(5)
     },
   }
+}
+
+/** A warning when no pooler mode was chosen and the migration connection's host or port is a pooler's. */
+function sessionDoubt(config: DialectConfig, target: { url?: string; client?: AnySql; migrationUrl?: string }): { sessionDoubt?: string } {
+  if (config.pooler) return {}
+  const url = target.migrationUrl ?? target.url
+  const o = target.client?.options as unknown as { host?: string[]; port?: number[] } | undefined
+  const { host, port } = url ? hostOf(url) : { host: o?.host?.[0], port: o?.port?.[0] }
+  const doubt = poolerHint(host, port)
+  return doubt ? { sessionDoubt: doubt } : {}
 }
 
 function describeClient(sql: AnySql): string {
