@@ -11,7 +11,9 @@ export type Outcome =
   /** `unrecorded`: statement `done` completed but its progress record did not reach the database. */
   /** `atomic`: statement `done + 1` ran in one transaction with its progress record, so the record says whether it completed. */
   /** `alreadyThere`: resuming, statement `done + 1` was run again and failed because its effect is already there. */
-  | { kind: 'dirty'; done?: number; total?: number; unsure?: boolean; unrecorded?: boolean; atomic?: boolean; alreadyThere?: boolean }
+  /** `started`: statement `done + 1` was recorded as starting with the schema's digest, so the next run can tell whether it completed. */
+  /** `notStarted`: recording that statement `done + 1` starts failed, so it did not run. */
+  | { kind: 'dirty'; done?: number; total?: number; unsure?: boolean; unrecorded?: boolean; atomic?: boolean; alreadyThere?: boolean; started?: boolean; notStarted?: boolean }
   /** The connection closed inside the revision's transaction; `committed` is what the history says now. */
   | { kind: 'connection-lost'; committed: boolean | undefined }
 
@@ -50,7 +52,11 @@ function consequence(r: Revision, o: Outcome): string {
         return `It ran outside a transaction, so what it did before failing stays applied and the revision is marked dirty. ${resolve}`
       return (
         `It ran outside a transaction: ${o.done === 0 ? 'none of its statements completed' : `${range(o.done)} applied`}` +
-        (o.unsure ? `, and statement ${o.done + 1} may or may not have completed` : '') +
+        (o.unsure
+          ? `, and statement ${o.done + 1} may or may not have completed` +
+            (o.started ? ' (it was recorded as starting with a digest of the schema: the next run compares the schema and says which)' : '')
+          : '') +
+        (o.notStarted ? `; statement ${o.done + 1} did not start` : '') +
         (o.atomic ? `; statement ${o.done + 1} ran in one transaction with its progress record, so the record says whether it completed` : '') +
         (o.unrecorded ? ` (the progress record says ${o.done - 1})` : '') +
         `; the revision is marked dirty and is not run again by itself. ` +
@@ -94,7 +100,13 @@ const lines = (ls: number[]) => (ls.length === 1 ? `line ${ls[0]}` : `lines ${ls
  * What a DIRTY error says about a revision left `running`: which statement failed or was interrupted, which ones
  * are recorded as applied, and the two ways out. `progress` is null where none was recorded (an earlier version).
  */
-export function dirtyAccount(id: string, rev: Revision | undefined, progress: Progress | null, unrecordable?: (statement: string) => boolean): string {
+export function dirtyAccount(
+  id: string,
+  rev: Revision | undefined,
+  progress: Progress | null,
+  how?: (statement: string) => 'atomic' | 'recorded-first' | 'unrecordable',
+  settled?: boolean,
+): string {
   const byHand = () =>
     `\`boot-migrate resolve ${id} --applied\` if its effects are all there, or \`boot-migrate resolve ${id} --rolled-back\` once none are.`
   if (!rev) return `Revision ${id} is marked running (it was interrupted outside a transaction), and this code does not ship it. Inspect the database, then run ${byHand()}`
@@ -108,20 +120,31 @@ export function dirtyAccount(id: string, rev: Revision | undefined, progress: Pr
       ` Inspect the database, then run ${byHand()}`
     )
   const total = step.statements.length
-  const done = progress.hashes.length
+  // A statement recorded as starting that the schema shows completed counts as done: resume goes on after it.
+  const done = progress.hashes.length + (progress.started && settled === true ? 1 : 0)
   const at = step.statements[done]
-  const applied = done === 0 ? 'none of its statements is recorded as applied' : `${done === 1 ? 'statement 1' : `statements 1..${done}`} of ${total} ${done === 1 ? 'is' : 'are'} recorded as applied (${lines(step.statements.slice(0, done).map((s) => s.line))})`
-  const mayHave = at && (unrecordable ? unrecordable(at.text) : true)
-  const failed = at
+  const startedAt = progress.started && step.statements[progress.hashes.length]
+  const settledNote =
+    progress.started && settled !== undefined && startedAt
+      ? `; statement ${progress.hashes.length + 1} at ${rev.source}:${startedAt.line} (${firstLine(startedAt.text)}) ` +
+        (settled
+          ? 'completed (the schema changed since it was recorded as starting, and DDL is atomic on this server)'
+          : 'failed or was interrupted and did not complete (the schema is as it was when it started, and DDL is atomic on this server: it left nothing behind)')
+      : ''
+  const recordedAs = progress.started && settled ? 'applied' : 'recorded as applied'
+  const applied = done === 0 ? `none of its statements is ${recordedAs}` : `${done === 1 ? 'statement 1' : `statements 1..${done}`} of ${total} ${done === 1 ? 'is' : 'are'} ${recordedAs} (${lines(step.statements.slice(0, done).map((s) => s.line))})`
+  const kind = at && how ? how(at.text) : 'unrecordable'
+  const next = at
     ? `; statement ${done + 1} at ${rev.source}:${at.line} (${firstLine(at.text)}) failed or was interrupted` +
-      (mayHave
+      (kind === 'unrecordable'
         ? ` — it cannot run in a transaction, so it may have completed without being recorded (a kill or lost connection during it): if so, running it again fails (e.g. "already exists"), resume stops and says so; then check the schema and resolve by hand`
-        : unrecordable
+        : kind === 'atomic'
           ? ' (it runs in one transaction with its progress record: it did not complete)'
-          : '')
+          : ' (it did not complete: such a statement is recorded as starting before it runs, and no such record is left: it failed leaving nothing, or never started)')
     : done === total
       ? ` (all of them): only its ${direction === 'up' ? 'applied' : 'reverted'} mark is missing`
       : `; the file has ${total} statement(s) now`
+  const failed = settledNote && !settled ? settledNote : settledNote + next
   return (
     `${head}: ${applied}${failed}. It is not run again by itself. Either run \`boot-migrate resolve ${id} --resume\`, which ${resumes(done, total)}` +
     `, or fix the database by hand and run ${byHand()}`

@@ -1,6 +1,6 @@
 import { record } from './core/create.js'
 import type { Connection } from './core/connection.js'
-import { readProgress, readRows, statementHash, writeClearing } from './core/history.js'
+import { readProgress, readRows, settleStarted, statementHash, writeClearing } from './core/history.js'
 import type { Dialect } from './dialects/dialect.js'
 import { firstLine } from './failure.js'
 import { label, stepOf, type Revision } from './revisions/revision.js'
@@ -75,9 +75,14 @@ async function resume(
       revision: id,
       file: rev.source,
     })
-  const done = progress.hashes.length
+  // A statement recorded as starting: the schema says whether it completed (then it counts as applied and its text is
+  // checked like theirs) or not (then its record goes and it runs again).
+  const settled = await settleStarted(conn, dialect, progress)
+  const hashes = progress.started && settled ? [...progress.hashes, progress.started.hash] : progress.hashes
+  if (progress.started && !settled) await conn.query(dialect.history.progress.forget, [id, progress.started.step])
+  const done = hashes.length
   const section = progress.direction === 'up' ? '' : ' (its down section)'
-  for (const [i, stored] of progress.hashes.entries()) {
+  for (const [i, stored] of hashes.entries()) {
     const st = step.statements[i]
     if (st && statementHash(st.text) === stored) continue
     throw new MigrationError(
@@ -89,6 +94,11 @@ async function resume(
       { revision: id, file: rev.source, ...(st ? { line: st.line } : {}) },
     )
   }
+  if (progress.started && settled !== undefined)
+    r.log.info(
+      `${label(rev)}: statement ${progress.hashes.length + 1} was interrupted and ${settled ? 'had completed (the schema changed since it started): not run again' : 'had not completed (the schema is as it was when it started): it runs again'}`,
+      { revision: id },
+    )
   r.log.info(`resuming ${label(rev)}${section} after statement ${done} of ${step.statements.length} (statements 1..${done} unchanged)`, { revision: id, done })
   r.status('migrating')
   await apply([rev], progress.direction, done)

@@ -7,7 +7,7 @@ import { openDialect } from './dialects/open.js'
 import { MigrationError, messageOf } from './errors.js'
 import { dirtyAccount } from './failure.js'
 import { inTransactionWithRecord } from './core/apply.js'
-import { readProgress } from './core/history.js'
+import { readProgress, settleStarted } from './core/history.js'
 import type { HealthState } from './health.js'
 import type { Log } from './log.js'
 import { clientOfDb, schemaOfDb, settingsOf, type Settings } from './options.js'
@@ -193,13 +193,16 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
       const first = running[0]!.id
       const rev = revisions.find((x) => x.id === first)
       const progress = await readProgress(conn, dialect, first).catch(() => null)
+      const settled = progress ? await settleStarted(conn, dialect, progress).catch(() => undefined) : undefined
+      // Where the server's DDL is atomic, such a statement is recorded as starting before it runs.
+      const recordsFirst = !!dialect.schemaDigest && (await dialect.schemaDigest(conn).catch(() => undefined)) !== undefined
       const others = running.slice(1).map((r) => {
         const x = revisions.find((y) => y.id === r.id)
         return x ? `${label(x)} (${x.source})` : r.id
       })
       return new MigrationError(
         'DIRTY',
-        `${dirtyAccount(first, rev, progress, (t) => !inTransactionWithRecord(dialect, t))}` +
+        `${dirtyAccount(first, rev, progress, (t) => (inTransactionWithRecord(dialect, t) ? 'atomic' : recordsFirst ? 'recorded-first' : 'unrecordable'), settled)}` +
           (others.length ? ` Also marked running: ${others.join(', ')}.` : '') +
           (leftovers.length ? ` Found: ${leftovers.join(' ')}` : ''),
         { revision: first, ...(rev ? { file: rev.source } : {}) },

@@ -3,7 +3,7 @@
 // The full run (200 trials per dialect) is `npm run torture`; its counts are in test/torture/README.md.
 import { describe, expect, it } from 'vitest'
 import { serverUrl } from './helpers.js'
-import { consistency, finalChecks, lostReportIssues, outcomeIssues, runTorture, summary, type ProcessRun, type TortureState } from './torture/torture.mjs'
+import { consistency, finalChecks, lostReportIssues, outcomeIssues, runTorture, steppedIssues, summary, type ProcessRun, type TortureState } from './torture/torture.mjs'
 
 const ids = Array.from({ length: 20 }, (_, i) => String(i + 1).padStart(4, '0'))
 const TRIALS = 5
@@ -97,6 +97,19 @@ describe('crash-torture invariants', () => {
     expect(lostReportIssues('P1', landed, stepped)).toEqual([])
     stepped.history.set('0001', 'running')
     expect(lostReportIssues('P1', landed, stepped).join('\n')).toContain("0001's applied mark landed before its connection closed, but its history row is running")
+  })
+})
+
+describe('the checks of a revision run statement by statement (MySQL)', () => {
+  it('accept a dirty revision whose statement recorded as starting completed or not, and name effects past it or missing before it', () => {
+    expect(steppedIssues('0008', { effects: [true, true, false], recorded: 2, rows: 2, started: false }, 'running', 'now')).toEqual([])
+    // Statement 3 recorded as starting: done or not, both are true states (the schema says which).
+    expect(steppedIssues('0008', { effects: [true, true, true, false], recorded: 2, rows: 3, started: true }, 'running', 'now')).toEqual([])
+    expect(steppedIssues('0008', { effects: [true, true, false, false], recorded: 2, rows: 3, started: true }, 'running', 'now')).toEqual([])
+    expect(steppedIssues('0008', { effects: [true, true, true, true], recorded: 2, rows: 3, started: true }, 'running', 'now').join('\n')).toContain('statement(s) 4 have their effect too')
+    expect(steppedIssues('0008', { effects: [true, true, true], recorded: 2, rows: 2, started: false }, 'running', 'now').join('\n')).toContain('statement(s) 3 have their effect too')
+    expect(steppedIssues('0008', { effects: [true, false, false], recorded: 2, rows: 2, started: false }, 'running', 'now').join('\n')).toContain('statement(s) 2 have no effect')
+    expect(steppedIssues('0008', { effects: [true, true], recorded: 1, rows: 2, started: true }, 'applied', 'now').join('\n')).toContain('2 progress record(s) are left')
   })
 })
 

@@ -293,7 +293,25 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
       // A statement that can run in a transaction runs in one with its progress record: after any crash it is
       // either applied and recorded, or neither. The last one is recorded too (the history write then clears it).
       const atomic = inTransactionWithRecord(dialect, st.text)
+      // One that commits implicitly but is atomic on its own (DDL on MySQL 8, MariaDB 10.6+) is recorded before it runs,
+      // with the schema's digest: after a crash during it, a changed schema says it completed.
       let recorded = false
+      let started = false
+      if (!atomic && dialect.schemaDigest) {
+        const write = async () => {
+          // A failed read of the catalog (MariaDB's information_schema uses temporary tables) costs only exactness:
+          // the statement is then recorded after it completes, as on servers without atomic DDL.
+          const before = await dialect.schemaDigest!(conn).catch((e: unknown) => {
+            if (dialect.classify(e) === 'connection-lost' || conn.lost()) throw e
+            run.log.warn(`${label(rev)}: reading the schema's digest before statement ${k + 1} failed (${messageOf(e)}); it is recorded after it completes instead`)
+            return undefined
+          })
+          if (before === undefined) return false
+          await conn.query(p.intend, [rev.id, k + 1, statementHash(st.text), before])
+          return true
+        }
+        started = await recordProgress(run, rev, k, total, st, write, 'starting')
+      }
       for (let attempt = 0; ; attempt++) {
         try {
           if (atomic) {
@@ -319,7 +337,7 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
             throw revisionFailure(
               rev,
               new Error(`the connection to ${dialect.display} closed (${messageOf(e)})`),
-              atomic ? { kind: 'dirty', done: k, total, atomic: true } : { kind: 'dirty', done: k, total, unsure: true },
+              atomic ? { kind: 'dirty', done: k, total, atomic: true } : { kind: 'dirty', done: k, total, unsure: true, started },
               st,
               'CONNECTION_LOST',
             )
@@ -338,6 +356,8 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
           // index build is the exception: it leaves an invalid index behind. When resuming, statements before
           // this one are applied (or, unrecorded, may be): the revision stays dirty with its progress.
           const code = run.signal.aborted ? 'ABORTED' : 'MIGRATION_FAILED'
+          // The server answered with an error: an atomic statement left nothing, so its record of starting goes.
+          if (started) await conn.query(p.forget, [rev.id, k + 1]).catch(() => undefined)
           if (k === 0 && !waits && !resuming) {
             await clean()
             throw revisionFailure(rev, e, { kind: 'nothing-applied' }, st, code)
@@ -349,29 +369,9 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
           throw revisionFailure(rev, e, { kind: 'dirty', done: k, total, unsure: resuming && k === from && !atomic }, st, code)
         }
       }
-      // A statement outside a transaction is recorded after it; the last one's record is the history write below.
-      if (!recorded && k + 1 < total) {
-        for (let attempt = 0; ; attempt++) {
-          try {
-            await conn.query(p.add, [rev.id, k + 1, statementHash(st.text)])
-            break
-          } catch (e) {
-            // Another writer holds SQLite's write lock: the record did nothing, it is retried like a statement.
-            if (dialect.classify(e) === 'lock-conflict' && !run.signal.aborted && attempt < settings.ddlRetries) {
-              await backoff(run, [rev], attempt, e, k + 1, 'its progress record')
-              continue
-            }
-            const lost = dialect.classify(e) === 'connection-lost' || conn.lost()
-            throw revisionFailure(
-              rev,
-              new Error(`recording that statement ${k + 1} completed failed (${messageOf(e)})`),
-              { kind: 'dirty', done: k + 1, total, unrecorded: true },
-              st,
-              lost ? 'CONNECTION_LOST' : 'MIGRATION_FAILED',
-            )
-          }
-        }
-      }
+      // Any other statement outside a transaction is recorded after it; the last one's record is the history write below.
+      if (!recorded && !started && k + 1 < total)
+        await recordProgress(run, rev, k, total, st, async () => (await conn.query(p.add, [rev.id, k + 1, statementHash(st.text)]), true), 'completed')
     }
   }
   const duration = Math.round(performance.now() - t0)
@@ -412,6 +412,32 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
     throw e
   }
   return duration
+}
+
+/**
+ * Writes a progress record of statement k+1, `starting` (before it runs) or `completed` (after): retried while another
+ * writer holds SQLite's write lock (the write did nothing); any other failure leaves the revision dirty, saying where.
+ */
+async function recordProgress(run: ApplyRun, rev: Revision, k: number, total: number, st: Statement, write: () => Promise<boolean>, when: 'starting' | 'completed') {
+  const { conn, dialect, settings } = run
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write()
+    } catch (e) {
+      if (dialect.classify(e) === 'lock-conflict' && !run.signal.aborted && attempt < settings.ddlRetries) {
+        await backoff(run, [rev], attempt, e, k + 1, 'its progress record')
+        continue
+      }
+      const lost = dialect.classify(e) === 'connection-lost' || conn.lost()
+      throw revisionFailure(
+        rev,
+        new Error(`recording that statement ${k + 1} ${when === 'starting' ? 'starts' : 'completed'} failed (${messageOf(e)})`),
+        when === 'starting' ? { kind: 'dirty', done: k, total, notStarted: true } : { kind: 'dirty', done: k + 1, total, unrecorded: true },
+        st,
+        lost ? 'CONNECTION_LOST' : 'MIGRATION_FAILED',
+      )
+    }
+  }
 }
 
 /** Transaction control, PRAGMAs, ATTACH/DETACH and DISCARD ALL refuse a transaction around them or change what it means: they run on their own. */

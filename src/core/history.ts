@@ -72,11 +72,19 @@ export function historyStatements(s: HistorySyntax) {
         id varchar(255) not null,
         step integer not null,
         hash varchar(64) not null,
+        before_schema varchar(64),
         primary key (id, step)
       )`,
-      /** Step 0 with hash "down" marks a revision being reverted; steps 1.. are its completed statements. */
-      read: `select step, hash from ${s.progress} where id = ${p(1)} order by step`,
+      /**
+       * Step 0 with hash "down" marks a revision being reverted; steps 1.. are its statements. A row with `before_schema`
+       * was written before its statement ran (see `intend`): the statement completed if a later row exists.
+       */
+      read: `select step, hash, before_schema from ${s.progress} where id = ${p(1)} order by step`,
       add: `insert into ${s.progress} (id, step, hash) values (${p(1)}, ${p(2)}, ${p(3)})`,
+      /** Before a statement that commits implicitly runs: its hash and the schema's digest, so a crash during it can be settled. */
+      intend: `insert into ${s.progress} (id, step, hash, before_schema) values (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)})`,
+      /** A statement found not to have completed: its row goes before it runs again. */
+      forget: `delete from ${s.progress} where id = ${p(1)} and step = ${p(2)}`,
       clear: `delete from ${s.progress} where id = ${p(1)}`,
       /** `statement` (whose n-th parameter is the revision id) with the clearing in front, where it can be one statement. */
       clearing: (statement: string, idParam: number) => (s.writableCte ? `with cleared as (delete from ${s.progress} where id = ${p(idParam)}) ${statement}` : undefined),
@@ -158,15 +166,20 @@ export const statementHash = (text: string) => createHash('sha256').update(text)
 
 export const DOWN_MARK = 'down'
 
-/** What the progress table says about a revision: the direction it ran in and the hashes of its completed statements, in order. */
+/**
+ * What the progress table says about a revision: the direction it ran in and the hashes of its completed statements, in
+ * order; `started` is the statement after them when it was recorded as starting (with the schema's digest before it),
+ * so whether it completed is for the schema to say.
+ */
 export interface Progress {
   direction: 'up' | 'down'
   hashes: string[]
+  started?: { step: number; hash: string; before: string }
 }
 
 /** The progress of a dirty revision; null when there is no progress table (a database of an earlier version, or none ever made). */
 export async function readProgress(on: Executor, d: HistoryReader, id: string): Promise<Progress | null> {
-  let rows: Array<{ step: unknown; hash: unknown }>
+  let rows: Array<{ step: unknown; hash: unknown; before_schema: unknown }>
   try {
     rows = await on.query(d.history.progress.read, [id])
   } catch (e) {
@@ -174,7 +187,15 @@ export async function readProgress(on: Executor, d: HistoryReader, id: string): 
     throw e
   }
   const direction = rows.some((r) => Number(r.step) === 0 && r.hash === DOWN_MARK) ? 'down' : 'up'
-  return { direction, hashes: rows.filter((r) => Number(r.step) > 0).map((r) => String(r.hash)) }
+  const steps = rows.filter((r) => Number(r.step) > 0)
+  const last = steps.at(-1)
+  // A row written before its statement ran, with none after it: the statement may or may not have completed.
+  const open = last && last.before_schema !== null && last.before_schema !== undefined ? last : undefined
+  return {
+    direction,
+    hashes: (open ? steps.slice(0, -1) : steps).map((r) => String(r.hash)),
+    ...(open ? { started: { step: Number(open.step), hash: String(open.hash), before: String(open.before_schema) } } : {}),
+  }
 }
 
 /**
@@ -191,4 +212,14 @@ export async function writeClearing(conn: Connection, d: HistoryReader, statemen
     },
     { lockTimeout, statements: [] },
   )
+}
+
+/**
+ * Whether the statement a revision's progress records as started completed: true when the schema changed since its
+ * digest was taken, false when it did not; undefined when the dialect cannot tell (or nothing is started).
+ */
+export async function settleStarted(on: Executor, d: { schemaDigest?(on: Executor): Promise<string | undefined> }, p: Progress): Promise<boolean | undefined> {
+  if (!p.started || !d.schemaDigest) return undefined
+  const now = await d.schemaDigest(on)
+  return now === undefined ? undefined : now !== p.started.before
 }

@@ -54,6 +54,8 @@ export async function acquireLock(w: LockWait): Promise<Connection> {
       const kind = dialect.classify(e)
       if (e instanceof MigrationError || (kind !== 'connection-lost' && kind !== 'transient') || signal.aborted) {
         await conn.destroy().catch(() => undefined)
+        // Stopped while a poll was on its way (its connection perhaps closed too): nothing was held, nothing ran.
+        if (signal.aborted && !(e instanceof MigrationError)) throw new MigrationError('ABORTED', 'Stopped while waiting for the migration lock.', { cause: e })
         throw e
       }
       log.warn(`the connection to ${dialect.display} dropped while waiting for the migration lock (${(e as Error).message}); reconnecting`)

@@ -1,3 +1,4 @@
+import type { Executor } from '../core/connection.js'
 import { rowsOf, type MyConn } from './mysql-connection.js'
 
 type Query = MyConn['query']
@@ -44,4 +45,36 @@ export async function mySchemaSnapshot(query: Query, table: string): Promise<str
          from information_schema.routines r where r.routine_schema = database() and r.routine_name not in (?, ?)`),
   ])
   return parts.flat().sort()
+}
+
+/** One aggregate per information_schema source: row count, and the sum and xor of each row's CRC32 (no group_concat length limit). */
+const agg = (row: string, from: string) => `(select concat(count(*), ':', coalesce(sum(crc32(${row})), 0), ':', coalesce(bit_xor(crc32(${row})), 0)) from ${from})`
+const DIGEST = `select sha2(concat_ws('|',
+  ${agg(`concat_ws(',', table_name, table_type, engine)`, `information_schema.tables where table_schema = database()`)},
+  ${agg(
+    `concat_ws(',', table_name, column_name, ordinal_position, column_type, is_nullable, coalesce(column_default, '~'), extra, coalesce(collation_name, '~'), generation_expression)`,
+    `information_schema.columns where table_schema = database()`,
+  )},
+  ${agg(`concat_ws(',', table_name, index_name, seq_in_index, column_name, non_unique, coalesce(sub_part, '~'), index_type)`, `information_schema.statistics where table_schema = database()`)},
+  ${agg(`concat_ws(',', table_name, constraint_name, constraint_type)`, `information_schema.table_constraints where constraint_schema = database()`)},
+  ${agg(`concat_ws(',', table_name, constraint_name, update_rule, delete_rule)`, `information_schema.referential_constraints where constraint_schema = database()`)},
+  ${agg(`concat_ws(',', table_name, view_definition)`, `information_schema.views where table_schema = database()`)},
+  ${agg(`concat_ws(',', trigger_name, event_object_table, action_timing, event_manipulation)`, `information_schema.triggers where trigger_schema = database()`)},
+  ${agg(`concat_ws(',', routine_name, routine_type)`, `information_schema.routines where routine_schema = database()`)}
+), 256) as digest`
+
+/**
+ * A digest of the current database's schema, taken before a DDL statement runs and recorded with it. A DDL statement
+ * is atomic on servers with atomic DDL (MySQL 8, MariaDB 10.6+): after a crash it either completed or left no trace,
+ * so a schema that differs from the digest says it completed, one that matches says it did not.
+ */
+export async function mySchemaDigest(on: Executor): Promise<string> {
+  const [row] = await on.query<{ digest: unknown }>(DIGEST)
+  return String(row?.digest)
+}
+
+/** Whether the server's DDL is atomic (crash-safe statement by statement): MySQL 8.0+, MariaDB 10.6+. */
+export function atomicDdl(version: string): boolean {
+  const [major = 0, minor = 0] = version.split(/[.-]/).map(Number)
+  return /mariadb/i.test(version) ? major > 10 || (major === 10 && minor >= 6) : major >= 8
 }

@@ -6,7 +6,7 @@ import { renderScript, sqlLiteral } from '../script.js'
 import { redactUrl } from '../secrets.js'
 import type { Dialect, DialectConfig } from './dialect.js'
 import { classifyMy, myConnection, rowsOf, type MyConn } from './mysql-connection.js'
-import { mySchemaSnapshot } from './mysql-schema.js'
+import { atomicDdl, mySchemaDigest, mySchemaSnapshot } from './mysql-schema.js'
 
 /** Backtick identifiers, `#` comments, backslash escapes in strings, BEGIN … END compound statements; no dollar quotes. */
 export const MYSQL_SYNTAX: SqlSyntax = { dollarQuotes: false, brackets: false, nestedComments: false, hashComments: true, backslashEscapes: true, compoundBodies: true }
@@ -118,6 +118,8 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
   // The template's name strips double quotes only.
   history.name = database ? `${database}.${config.table}` : config.table
   const appQuery = (text: string, params: readonly unknown[] = []) => app().query(text, params.length ? (params as unknown[]) : undefined)
+  /** Whether the server's DDL is atomic, read when the migration connection opens. */
+  let atomic = false
   const lockTimeoutSql = `set session lock_wait_timeout = ${Math.max(1, Math.ceil(config.ddlLockTimeout / 1000))}`
 
   return {
@@ -149,6 +151,7 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
       return [1050, 1060, 1061, 1062, 1826, 1304, 1359, 1091, 1051, 1008, 1007].includes(errno) || (errno === 1005 && /errno: 121\b/.test(messageOf(e)))
     },
     implicitCommit,
+    schemaDigest: async (on) => (atomic ? mySchemaDigest(on) : undefined),
     waitsForLocks: () => false,
     schemaSnapshot: () => mySchemaSnapshot((text, params) => app().query(text, params as unknown[]), config.table),
     script: (work) =>
@@ -182,7 +185,8 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
       // A dedicated session: GET_LOCK belongs to the session, so it must never be one the app's pool hands out to others.
       const conn = isPool ? await (client as MyPool).getConnection() : await dedicated()
       try {
-        const [info] = rowsOf(await conn.query('select connection_id() as id, database() as db')) as Array<{ id: number; db: string | null }>
+        const [info] = rowsOf(await conn.query('select connection_id() as id, database() as db, version() as version')) as Array<{ id: number; db: string | null; version: string }>
+        atomic = atomicDdl(String(info?.version ?? ''))
         if (!info?.db && !database)
           throw new MigrationError('INVALID_OPTIONS', `No database selected on ${display}: name one in the URL (mysql://user@host/database) or the client's "database" option.`)
         return await myConnection(conn, {

@@ -1,8 +1,9 @@
 // MySQL/MariaDB: kill -9 while a statement of a DDL revision (which runs statement by statement outside a
 // transaction) is on the server. The server finishes the statement anyway: it does not watch the client's socket
 // while it runs. A DML statement runs in one transaction with its progress record, so it is rolled back with the
-// dead session (never completed unrecorded, never run twice); a DDL statement commits implicitly, so it may complete
-// unrecorded: DIRTY says so, and resume, which runs it again, stops on "already there" keeping the revision dirty.
+// dead session (never completed unrecorded, never run twice); a DDL statement commits implicitly, so it is recorded as
+// starting, with a digest of the schema, before it runs: DDL is atomic on MariaDB 10.6+ and MySQL 8, so a schema that
+// changed says it completed, one that did not says it left nothing behind, and DIRTY and resume go by that.
 // Last: the connection killed while the applied mark is written names the revision and says it is dirty.
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
@@ -57,26 +58,57 @@ describe.skipIf(!target)('MySQL/MariaDB: statements the server completes without
     expect(await db.query('select id, state from boot_migrate_history')).toEqual([{ id: '0001', state: 'applied' }])
   })
 
-  it('a DDL statement that completed unrecorded: DIRTY says it may have, resume runs it again, stops on "already there" and keeps the revision dirty', async () => {
+  it('a DDL statement the server completed after the kill: DIRTY says it completed (the schema changed since it started), and resume goes on after it', async () => {
     const db = await target!.fresh()
     const dir = await revisions({ '0001_ddl.sql': '-- migrate:up\ncreate table slow as select sleep(1) as s;\ncreate table after_it (x int);\n' })
     await killedDuring(db, dir, 'create table slow%')
     expect(await db.tables()).toContain('slow')
-    expect(await progress(db)).toEqual([])
+    // Recorded as starting, with the schema's digest, before it ran; nothing recorded after it.
+    expect(await progress(db)).toEqual([1])
     expect(await db.query('select id, state from boot_migrate_history')).toEqual([{ id: '0001', state: 'running' }])
 
     const dirty = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
     expect(dirty).toMatchObject({ code: 'DIRTY', revision: '0001' })
-    expect(dirty.message).toContain('it cannot run in a transaction, so it may have completed without being recorded')
+    expect(dirty.message).toContain('statement 1 of 2 is applied (line 2)')
+    expect(dirty.message).toContain('(create table slow as select sleep(1) as s) completed (the schema changed since it was recorded as starting')
+    expect(dirty.message).toContain('statement 2 at')
+    expect(dirty.message).toContain('runs statement 2')
 
-    const resumed = await failure(createMigrator({ url: db.url, dir, ...quiet }).resolve('0001', 'resume'))
-    expect(resumed).toMatchObject({ code: 'MIGRATION_FAILED', revision: '0001', line: 2 })
-    expect(resumed.message).toContain('its effect is already there: resuming stopped, and the revision stays dirty')
-    expect(resumed.message).toContain('boot-migrate resolve 0001 --applied')
-    expect(resumed.message).not.toContain('Nothing of it was applied')
-    // The history still knows the revision: the next boot refuses with DIRTY rather than starting it as new.
-    expect(await db.query('select id, state from boot_migrate_history')).toEqual([{ id: '0001', state: 'running' }])
-    expect(await failure(createMigrator({ url: db.url, dir, ...quiet }).run())).toMatchObject({ code: 'DIRTY', revision: '0001' })
+    await createMigrator({ url: db.url, dir, ...quiet }).resolve('0001', 'resume')
+    expect(await db.tables()).toEqual(['after_it', 'boot_migrate_history', 'slow'])
+    expect(await db.query('select id, state from boot_migrate_history')).toEqual([{ id: '0001', state: 'applied' }])
+    expect(await progress(db)).toEqual([])
+  })
+
+  it('a DDL statement whose connection was killed is undone by the server: DIRTY says it did not complete, and resume runs it', async () => {
+    const db = await target!.fresh()
+    const dir = await revisions({ '0001_ddl.sql': '-- migrate:up\ncreate table first_one (x int);\ncreate table slow as select sleep(2) as s;\ncreate table after_it (x int);\n' })
+    const admin = await mysql.createConnection(db.url)
+    try {
+      const run = failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+      const id = await waitFor('the statement on the server', async () => {
+        const [rows] = await admin.query("select id from information_schema.processlist where db = database() and info like 'create table slow%'")
+        return (rows as Array<{ id: number }>)[0]?.id
+      })
+      await admin.query(`kill connection ${Number(id)}`)
+      const lost = await run
+      expect(lost).toMatchObject({ code: 'CONNECTION_LOST', revision: '0001', line: 3 })
+      expect(lost.message).toContain('statement 2 may or may not have completed (it was recorded as starting with a digest of the schema')
+    } finally {
+      await admin.end()
+    }
+    expect(await db.tables()).toEqual(['boot_migrate_history', 'first_one'])
+    expect(await progress(db)).toEqual([1, 2])
+
+    const dirty = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+    expect(dirty).toMatchObject({ code: 'DIRTY', revision: '0001' })
+    expect(dirty.message).toContain('statement 1 of 3 is recorded as applied (line 2)')
+    expect(dirty.message).toContain('statement 2 at')
+    expect(dirty.message).toContain('did not complete (the schema is as it was when it started')
+
+    await createMigrator({ url: db.url, dir, ...quiet }).resolve('0001', 'resume')
+    expect(await db.tables()).toEqual(['after_it', 'boot_migrate_history', 'first_one', 'slow'])
+    expect(await db.query('select id, state from boot_migrate_history')).toEqual([{ id: '0001', state: 'applied' }])
   })
 
   it('the connection killed during the final applied write: CONNECTION_LOST names the revision, says it is dirty with its statements applied, and how to resolve it', async () => {

@@ -494,7 +494,12 @@ export function mysqlDialect(mysql) {
       }
       const recorded = new Map()
       try {
-        for (const r of await q('select id, count(*) as n from boot_migrate_history_progress where step > 0 group by id')) recorded.set(String(r.id), Number(r.n))
+        // A last row with before_schema was written before its statement ran (DDL on a server where it is atomic): that
+        // statement may or may not have completed, and the schema says which; the rows before it are completed statements.
+        for (const r of await q('select id, step, before_schema from boot_migrate_history_progress where step > 0 order by id, step')) {
+          const x = recorded.get(String(r.id)) ?? { rows: 0, started: false }
+          recorded.set(String(r.id), { rows: x.rows + 1, started: r.before_schema !== null })
+        }
       } catch (e) {
         if (e.errno !== 1146) throw e
       }
@@ -539,7 +544,12 @@ export function mysqlDialect(mysql) {
         ['0019', [columns.has('keep.flag'), m('0019')]],
         ['0020', [tables.has('final_marker'), once(finals), m('0020')]],
       ])
-      const steps = new Map([...stepEffects].map(([id, effects]) => [id, { effects, recorded: recorded.get(id) ?? 0 }]))
+      const steps = new Map(
+        [...stepEffects].map(([id, effects]) => {
+          const r = recorded.get(id) ?? { rows: 0, started: false }
+          return [id, { effects, rows: r.rows, recorded: r.rows - (r.started ? 1 : 0), started: r.started }]
+        }),
+      )
       // The DML-only revisions, checked as transactional ones are everywhere.
       const effects = new Map([
         ['0002', tri(accounts, 5000)],

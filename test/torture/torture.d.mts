@@ -6,7 +6,7 @@ export interface TortureState {
   index: 'none' | 'valid' | 'invalid'
   effects: Map<string, boolean | 'partial'>
   /** MySQL: the revisions run statement by statement, each statement's effect (true, false, 'partial', 'N×', null: none to look at) and the progress records. */
-  steps?: Map<string, { effects: Array<boolean | string | null>; recorded: number }>
+  steps?: Map<string, { effects: Array<boolean | string | null>; recorded: number; rows?: number; started?: boolean }>
 }
 export interface TortureResult {
   dialect: 'postgres' | 'sqlite' | 'mysql'
@@ -65,4 +65,4 @@ export interface ProcessRun {
 export function kindOf(message: string): string
 export function outcomeIssues(run: ProcessRun, faults: ProcessFaults): string[]
 export function lostReportIssues(name: string, error: ProcessRun['error'], state: TortureState, context?: { otherStarted?: boolean }): string[]
-export function steppedIssues(id: string, step: { effects: Array<boolean | string | null>; recorded: number }, recorded: string | undefined, when: string): string[]
+export function steppedIssues(id: string, step: { effects: Array<boolean | string | null>; recorded: number; rows?: number; started?: boolean }, recorded: string | undefined, when: string): string[]

@@ -160,7 +160,9 @@ export function lostReportIssues(name, error, s, { otherStarted = false } = {}) 
   const h = s.history.get(error.revision)
   // MySQL: a revision run statement by statement; lost before its running row was confirmed, nothing of it ran.
   if (s.steps?.has(error.revision)) {
-    if (/Nothing of it was applied/.test(error.message)) return h === undefined || h === 'running' ? [] : [`${name} reported CONNECTION_LOST before ${error.revision} ran, but its history row is ${h}`]
+    // Another process may have run the revision since (as for transactional ones): then its row is its.
+    if (/Nothing of it was applied/.test(error.message))
+      return h === undefined || h === 'running' || otherStarted ? [] : [`${name} reported CONNECTION_LOST before ${error.revision} ran, but its history row is ${h}`]
     // Lost while writing the applied mark, which landed: the message says the history shows it applied, and it must be.
     if (/after that write landed: the history shows it applied/.test(error.message))
       return h === 'applied' ? [] : [`${name} reported that ${error.revision}'s applied mark landed before its connection closed, but its history row is ${h ?? 'absent'}`]
@@ -241,14 +243,15 @@ export function steppedIssues(id, st, recorded, when) {
   const absent = effects.map((e) => e === false)
   if (recorded === 'applied') {
     if (!absent.every((a) => !a)) bad.push(`${when}: revision ${id} is applied but statement(s) ${effects.map((e, i) => (e === false ? i + 1 : 0)).filter(Boolean).join(', ')} of ${effects.length} have no effect`)
-    if (st.recorded) bad.push(`${when}: revision ${id} is applied but ${st.recorded} progress record(s) are left`)
+    if (st.rows ?? st.recorded) bad.push(`${when}: revision ${id} is applied but ${st.rows ?? st.recorded} progress record(s) are left`)
   } else if (recorded === undefined) {
     if (present.some(Boolean)) bad.push(`${when}: revision ${id} is not recorded but statement(s) ${present.map((p, i) => (p ? i + 1 : 0)).filter(Boolean).join(', ')} of ${effects.length} have their effect`)
-    if (st.recorded) bad.push(`${when}: revision ${id} is not recorded but has ${st.recorded} progress record(s)`)
+    if (st.rows ?? st.recorded) bad.push(`${when}: revision ${id} is not recorded but has ${st.rows ?? st.recorded} progress record(s)`)
   } else if (recorded === 'running') {
     const n = st.recorded
     const missing = effects.map((e, i) => (i < n && e === false ? i + 1 : 0)).filter(Boolean)
-    const extra = effects.map((e, i) => (i >= n && present[i] ? i + 1 : 0)).filter(Boolean)
+    // The statement recorded as starting (st.started, statement n + 1) may have completed or not: either is consistent.
+    const extra = effects.map((e, i) => (i >= n && present[i] && !(st.started && i === n) ? i + 1 : 0)).filter(Boolean)
     if (missing.length) bad.push(`${when}: dirty revision ${id} records ${n} of ${effects.length} statements done, but statement(s) ${missing.join(', ')} have no effect`)
     if (extra.length)
       bad.push(`${when}: dirty revision ${id} records ${n} of ${effects.length} statements done, but statement(s) ${extra.join(', ')} have their effect too (completed without a progress record)`)
