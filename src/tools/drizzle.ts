@@ -44,13 +44,24 @@ const drizzleOf = (r: Revision) =>
  * in boot-migrate's; the file (and drizzle's hash of it) stays as written.
  */
 export function unwrap(step: Step, syntax: SqlSyntax): Step | undefined {
-  if (step.kind !== 'sql' || step.statements.length < 2) return undefined
+  // Most files cannot be wrapped: told from their first word without splitting them (the split waits until they run).
+  if (step.kind !== 'sql' || !mayBeginTransaction(step.text) || step.statements.length < 2) return undefined
   const first = transactionControl(step.statements[0]!.text, syntax)
   const last = transactionControl(step.statements[step.statements.length - 1]!.text, syntax)
   if (first?.kind !== 'begin' || last?.kind !== 'commit' || /\bCHAIN\b/.test(last.keyword)) return undefined
   const body = step.statements.slice(1, -1)
   if (body.some((s) => transactionControl(s.text, syntax)?.kind === 'begin' || transactionControl(s.text, syntax)?.kind === 'commit')) return undefined
   return { ...step, statements: body }
+}
+
+/**
+ * False when the text's first word (after blank space and `--` comments) is a letter word other than BEGIN or
+ * START: such a file does not open with a transaction. Anything less plain (a block comment first) is a maybe.
+ */
+function mayBeginTransaction(text: string): boolean {
+  const m = /^(?:\s|--[^\n]*(?:\n|$))*([A-Za-z]+)?/.exec(text)
+  const word = m?.[1]
+  return word === undefined || /^(?:begin|start)$/i.test(word)
 }
 
 /**
