@@ -5,6 +5,8 @@ import { readRows } from './core/history.js'
 import type { Dialect } from './dialects/dialect.js'
 import { MigrationError } from './errors.js'
 import type { Settings } from './options.js'
+import { runsOutside } from './core/apply.js'
+import { validate } from './core/validate.js'
 import { plan, type Plan } from './plan.js'
 import { compareIds } from './revisions/ids.js'
 import { label, type Revision } from './revisions/revision.js'
@@ -42,6 +44,8 @@ export function up(r: Runner): Promise<MigrateResult> {
       )
     }
     if (!p.pending.length && !p.running.length) return finish(p, [], true)
+    // Only the revisions that will run are split and checked: the applied ones were compared by checksum.
+    validate(p.pending, dialect)
     // An empty revision applied today records its checksum and then refuses the SQL written into it tomorrow. Our
     // format only (dbmate's is the same): other tools' folders keep their tools' meaning.
     const empty = p.pending.find((x) => (!x.origin || x.origin.tool === 'dbmate') && x.up.kind === 'sql' && !x.up.statements.length)
@@ -59,6 +63,7 @@ export function up(r: Runner): Promise<MigrateResult> {
       const taken = await historyUnderLock(conn, dialect, settings, revisions, r.log)
       warnings.push(...taken.warnings)
       p = track(plan(revisions, taken.rows, settings))
+      validate(p.pending, dialect)
       if (p.running.length) throw await r.dirty(p.running, revisions, conn, dialect)
       if (!p.pending.length) {
         r.log.info(`${dialect.display} is already at ${p.current ?? 'an empty history'}: another process applied the revisions`)
@@ -67,8 +72,10 @@ export function up(r: Runner): Promise<MigrateResult> {
       r.log.info(`applying ${p.pending.length} revision(s) to ${dialect.display}: ${p.pending.map(label).join(', ')}`)
       r.status('migrating')
       const applied: AppliedRevision[] = []
-      for (const group of groups(p.pending, settings)) {
-        const durations = await apply(group, 'up')
+      for (const group of groups(p.pending, settings, dialect, r.options.transaction === undefined)) {
+        const durations = await apply(group, 'up').catch((e: unknown) => {
+          throw group.length > 1 ? rolledBackTogether(e, group, settings.transaction === 'each') : e
+        })
         const ids = new Set(group.map((x) => x.id))
         r.state.pending = r.state.pending.filter((id) => !ids.has(id))
         group.forEach((rev, i) => {
@@ -82,6 +89,21 @@ export function up(r: Runner): Promise<MigrateResult> {
       return finish(p, applied, false)
     })
   })
+}
+
+/** A failure in a shared transaction: the revisions before the failing one in it were rolled back too, and the message says so. */
+function rolledBackTogether(e: unknown, group: Revision[], batched: boolean): unknown {
+  if (!(e instanceof MigrationError)) return e
+  const at = group.findIndex((x) => x.id === e.revision)
+  const before = at > 0 ? group.slice(0, at) : at === -1 ? group : []
+  if (!before.length) return e
+  return new MigrationError(
+    e.code,
+    `${e.message} ${before.length === 1 ? 'Revision' : 'Revisions'} ${before.map(label).join(', ')}, applied before it in the same transaction, ` +
+      `${before.length === 1 ? 'was' : 'were'} rolled back with it and will run again on the next run` +
+      `${batched ? " (on SQLite the pending revisions share one transaction unless transaction: 'each' is set)" : ''}.`,
+    { ...(e.revision !== undefined ? { revision: e.revision } : {}), ...(e.file !== undefined ? { file: e.file } : {}), ...(e.line !== undefined ? { line: e.line } : {}), cause: e.cause },
+  )
 }
 
 /** `mode: 'wait'`: polls the history (one query each time) until another process has reached the target. */
@@ -132,8 +154,30 @@ function waitTimeout(p: Plan, revisions: Revision[], waitedMs: number): Migratio
   )
 }
 
-/** `each`: one group per revision; `all`: one group, which a no-transaction revision cannot join. */
-function groups(pending: Revision[], settings: Settings): Revision[][] {
+/** A statement whose effect outlives it on the connection (a PRAGMA, SET, ATTACH, a temporary table …): its revision runs alone. */
+const SESSION = /^(?:pragma|set|reset|attach|detach|discard|load|listen|prepare|declare)\b|^create\s+temp(?:orary)?\b/i
+
+/**
+ * `each`: one group per revision; `all`: one group, which a no-transaction revision cannot join. When `transaction`
+ * is not set and commits are what costs (capabilities.batchCommits: SQLite), consecutive SQL revisions that run in a
+ * transaction and leave the session as they found it share one: one COMMIT for the run, as drizzle and knex do,
+ * each revision's history row still in the transaction with its statements (exactly once, all or nothing). A
+ * no-transaction revision, a function revision and one with a PRAGMA or SET run in a transaction of their own.
+ */
+function groups(pending: Revision[], settings: Settings, dialect: Dialect, byDefault: boolean): Revision[][] {
+  if (settings.transaction === 'each' && byDefault && dialect.capabilities.batchCommits) {
+    const out: Revision[][] = []
+    let open: Revision[] | undefined
+    for (const rev of pending) {
+      const alone = rev.up.kind !== 'sql' || runsOutside(dialect, rev, 'up') || rev.up.statements.some((st) => SESSION.test(st.text))
+      if (alone) {
+        out.push([rev])
+        open = undefined
+      } else if (open) open.push(rev)
+      else out.push((open = [rev]))
+    }
+    return out
+  }
   if (settings.transaction === 'each') return pending.map((x) => [x])
   const outside = pending.find((x) => !x.transaction)
   if (outside)
