@@ -72,10 +72,7 @@ export function up(r: Runner): Promise<MigrateResult> {
       r.log.info(`applying ${p.pending.length} revision(s) to ${dialect.display}: ${p.pending.map(label).join(', ')}`)
       r.status('migrating')
       const applied: AppliedRevision[] = []
-      for (const group of groups(p.pending, settings, dialect, r.options.transaction === undefined)) {
-        const durations = await apply(group, 'up').catch((e: unknown) => {
-          throw group.length > 1 ? rolledBackTogether(e, group, settings.transaction === 'each') : e
-        })
+      const recordApplied = (group: Revision[], durations: number[]) => {
         const ids = new Set(group.map((x) => x.id))
         r.state.pending = r.state.pending.filter((id) => !ids.has(id))
         group.forEach((rev, i) => {
@@ -86,24 +83,27 @@ export function up(r: Runner): Promise<MigrateResult> {
           r.emit('migration:end', done)
         })
       }
+      const batched = settings.transaction === 'each'
+      for (const group of groups(p.pending, settings, dialect, r.options.transaction === undefined)) {
+        let durations: number[]
+        try {
+          durations = await apply(group, 'up')
+        } catch (e) {
+          // A batch (see groups) ends where a commit per revision would have: a statement of revision k failed, so
+          // the revisions before it, rolled back with it, are applied again on their own (they ran a moment ago on
+          // the same database, under the same lock), and the error is the failing revision's, as with 'each'.
+          const k = batched && e instanceof MigrationError && e.code === 'MIGRATION_FAILED' && e.line !== undefined ? group.findIndex((x) => x.id === e.revision) : -1
+          if (k <= 0) throw e
+          r.log.info(`${label(group[k]!)} failed in a transaction shared with ${k} revision(s) before it: applying those again on their own`)
+          const before = group.slice(0, k)
+          recordApplied(before, await apply(before, 'up'))
+          throw e
+        }
+        recordApplied(group, durations)
+      }
       return finish(p, applied, false)
     })
   })
-}
-
-/** A failure in a shared transaction: the revisions before the failing one in it were rolled back too, and the message says so. */
-function rolledBackTogether(e: unknown, group: Revision[], batched: boolean): unknown {
-  if (!(e instanceof MigrationError)) return e
-  const at = group.findIndex((x) => x.id === e.revision)
-  const before = at > 0 ? group.slice(0, at) : at === -1 ? group : []
-  if (!before.length) return e
-  return new MigrationError(
-    e.code,
-    `${e.message} ${before.length === 1 ? 'Revision' : 'Revisions'} ${before.map(label).join(', ')}, applied before it in the same transaction, ` +
-      `${before.length === 1 ? 'was' : 'were'} rolled back with it and will run again on the next run` +
-      `${batched ? " (on SQLite the pending revisions share one transaction unless transaction: 'each' is set)" : ''}.`,
-    { ...(e.revision !== undefined ? { revision: e.revision } : {}), ...(e.file !== undefined ? { file: e.file } : {}), ...(e.line !== undefined ? { line: e.line } : {}), cause: e.cause },
-  )
 }
 
 /** `mode: 'wait'`: polls the history (one query each time) until another process has reached the target. */
@@ -161,8 +161,9 @@ const SESSION = /^(?:pragma|set|reset|attach|detach|discard|load|listen|prepare|
  * `each`: one group per revision; `all`: one group, which a no-transaction revision cannot join. When `transaction`
  * is not set and commits are what costs (capabilities.batchCommits: SQLite), consecutive SQL revisions that run in a
  * transaction and leave the session as they found it share one: one COMMIT for the run, as drizzle and knex do,
- * each revision's history row still in the transaction with its statements (exactly once, all or nothing). A
- * no-transaction revision, a function revision and one with a PRAGMA or SET run in a transaction of their own.
+ * each revision's history row still in the transaction with its statements (exactly once: a kill rolls back
+ * revisions and rows together). A failure ends where 'each' would (see up). A no-transaction revision, a function
+ * revision and one with a PRAGMA or SET run in a transaction of their own.
  */
 function groups(pending: Revision[], settings: Settings, dialect: Dialect, byDefault: boolean): Revision[][] {
   if (settings.transaction === 'each' && byDefault && dialect.capabilities.batchCommits) {
