@@ -8,7 +8,9 @@ import { describe, expect, it } from 'vitest'
 import { createMigrator, type RevisionInput } from '../src/index.js'
 import { drizzleFolder } from './drizzle-fixtures.js'
 import { client, freshDatabase, revisions, root } from './helpers.js'
+import { prismaFolder } from './prisma-fixtures.js'
 import { files, folder, migrations } from './sql-tools-fixtures.js'
+import { supabaseProject } from './supabase-fixtures.js'
 
 // `boot-migrate bundle <dir> --out <file>`: the folder's revisions as a module, used as migrate({ migrations }).
 // The CLI runs as a real process; each database is a real PostgreSQL database (SQLite where said).
@@ -86,14 +88,37 @@ describe('boot-migrate bundle', () => {
     })
   }
 
-  it('holds the statements, sources and origins that reading the folder gives, for each format', async () => {
+  it('holds the ids, checksums, statements, sources and origins that reading the folder gives, in every layout dir reads', async () => {
     const { loadRevisions } = await import('../src/revisions/load.js')
     const syntax = { dollarQuotes: true, brackets: false, nestedComments: true }
-    for (const [, make] of folders) {
+    // [layout, the tool reading it (an own-format folder of SQL files is one dbmate could run: read as dbmate's), folder]
+    const layouts: Array<[string, string, () => Promise<string>]> = [
+      ['own', 'dbmate', ownFolder],
+      ['drizzle', 'drizzle', () => drizzleFolder('postgresql')],
+      ['goose', 'goose', () => folder(files('goose', migrations('goose', 'postgres')))],
+      ['prisma', 'prisma', () => prismaFolder('postgres')],
+      ['supabase', 'supabase', async () => (await supabaseProject()).dir],
+      ['golang-migrate', 'golang-migrate', () => folder(files('golang-migrate', migrations('golang-migrate', 'postgres')))],
+      ['dbmate', 'dbmate', () => folder(files('dbmate', migrations('dbmate', 'postgres')))],
+      [
+        'flyway',
+        'flyway',
+        () =>
+          revisions({
+            'V1__create_users.sql': '-- users\r\ncreate table users (id int primary key, name varchar(100) not null);\r\n',
+            'V1_1__add_email.sql': 'alter table users add column email varchar(200);\n',
+            'V10__items.sql': 'create table items (id int primary key, user_id int references users (id));\ncreate index items_user on items (user_id);\n',
+            'U10__items.sql': 'drop table items;\n',
+          }),
+      ],
+    ]
+    for (const [layout, tool, make] of layouts) {
       const dir = await make()
+      const read = await loadRevisions({ dir }, syntax)
+      expect(read.find((r) => r.origin)?.origin?.tool, layout).toBe(tool)
       const shape = (list: Awaited<ReturnType<typeof loadRevisions>>) =>
         list.map((r) => ({ id: r.id, source: r.source, checksum: r.checksum, origin: r.origin, notice: r.notice, up: r.up.kind === 'sql' && [r.up.text, r.up.statements], down: r.down?.kind === 'sql' && [r.down.text, r.down.statements] }))
-      expect(shape(await loadRevisions({ migrations: await bundle(dir) }, syntax))).toEqual(shape(await loadRevisions({ dir }, syntax)))
+      expect(shape(await loadRevisions({ migrations: await bundle(dir) }, syntax)), layout).toEqual(shape(read))
     }
   })
 

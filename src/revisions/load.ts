@@ -74,7 +74,8 @@ export async function loadRevisions(source: { dir?: string; migrations?: Revisio
 }
 
 function sorted(list: Revision[]): Revision[] {
-  list.sort((a, b) => compareIds(a.id, b.id))
+  // A folder's revisions mostly come in order already (file names, a journal): one pass says so.
+  if (list.some((r, i) => i > 0 && compareIds(list[i - 1]!.id, r.id) > 0)) list.sort((a, b) => compareIds(a.id, b.id))
   // `1_a.sql` and `01_b.sql` are one id: numbers are compared as numbers everywhere, so both cannot exist.
   const seen = new Map<string, Revision>()
   for (const b of list) {

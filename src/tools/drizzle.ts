@@ -109,6 +109,7 @@ function load(dir: string, entries: Entry[], syntax: SqlSyntax): Revision[] {
     const parsed = parseSqlRevision(marked ? text : `-- migrate:up\n${text}`, it.file, syntax, marked ? 0 : -1)
     const sideDown = existsSync(it.downFile) ? parseSqlRevision(`-- migrate:up\n${readText(it.downFile, it.downFile).text}`, it.downFile, syntax, -1).up : null
     const body = parsed.transaction ? unwrap(parsed.up, syntax) : undefined
+    let hash: string | undefined
     return {
       id: it.id,
       name: it.name,
@@ -120,7 +121,10 @@ function load(dir: string, entries: Entry[], syntax: SqlSyntax): Revision[] {
       origin: {
         tool: 'drizzle',
         key: it.drizzleName ?? String(it.when),
-        hash: createHash('sha256').update(raw).digest('hex'),
+        // Read when drizzle's history is adopted or kept, not on a boot at head: hashed then.
+        get hash() {
+          return (hash ??= createHash('sha256').update(raw).digest('hex'))
+        },
         extra: { when: it.when, name: it.drizzleName },
       },
       ...(body
