@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { writeBundle } from './bundle.js'
 import { init, newRevision } from './cli-files.js'
+import { sqliteFile } from './dialects/sqlite-url.js'
 import { needUrl, number, options, parse, Usage, type Parsed } from './cli/args.js'
 import { help, version } from './cli/help.js'
 import { offlineRevisions } from './cli/offline.js'
@@ -130,6 +132,15 @@ async function run({ command, arg, values, json }: Parsed): Promise<number> {
     case 'sql': {
       const text = await withMigrator({}, (m) => m.script({ ...(values.from ? { from: values.from as string } : {}), ...(values.to ? { to: values.to as string } : {}) }))
       out({ sql: text }, () => text)
+      return OK
+    }
+    case 'bundle': {
+      const dir = arg ?? (values.dir as string | undefined)
+      if (!dir || !values.out) throw new Usage('Usage: boot-migrate bundle <dir> --out FILE [--dialect postgres|sqlite|mysql]', command)
+      const d = (values.dialect as string | undefined) ?? (o.url && sqliteFile(o.url) ? 'sqlite' : o.url && /^(mysql|mariadb):\/\//i.test(o.url) ? 'mysql' : 'postgres')
+      if (d !== 'postgres' && d !== 'sqlite' && d !== 'mysql') throw new Usage(`--dialect is postgres, sqlite or mysql, not "${d}".`, command)
+      const r = await writeBundle({ dir, out: values.out as string, dialect: d, ...(o.format ? { format: o.format } : {}) })
+      out(r, () => `wrote ${r.out}: ${r.revisions} revision(s), ${r.bytes} bytes (${r.module === 'esm' ? 'ES module' : 'CommonJS'}, ${d}); use it as migrate({ migrations })`)
       return OK
     }
     case 'wait': {

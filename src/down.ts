@@ -1,4 +1,5 @@
 import { readEntries } from './core/history.js'
+import { validate } from './core/validate.js'
 import type { Dialect } from './dialects/dialect.js'
 import { MigrationError } from './errors.js'
 import type { HistoryEntry } from './plan.js'
@@ -25,6 +26,7 @@ export function down(r: Runner, opts: DownOptions = {}): Promise<DownResult> {
       const targets = to === undefined ? applied.slice(0, steps ?? 1) : applied.filter((a) => to === 'base' || compareIds(a.id, to) > 0)
       // Every down script is found before the first one runs, so a missing one stops nothing half-way.
       const work = targets.map((entry) => reversible(entry, revisions, dialect))
+      validate(work, dialect)
       if (work.length) {
         r.log.info(`reverting ${work.map(label).join(', ')} on ${dialect.display}`)
         r.status('migrating')

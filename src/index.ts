@@ -19,6 +19,8 @@ export type {
   MigratorEvents,
   Resolution,
   RevisionInput,
+  BundledRevision,
+  BundledStatement,
   RevisionStatus,
   StatusReport,
 } from './types.js'

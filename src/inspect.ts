@@ -1,3 +1,4 @@
+import { validate } from './core/validate.js'
 import { readEntries, readRows } from './core/history.js'
 import { previewTakeover } from './core/takeover.js'
 import { MigrationError } from './errors.js'
@@ -11,6 +12,8 @@ const maxId = (ids: string[]) => ids.reduce<string | null>((m, id) => (m === nul
 /** Every revision, applied or pending, with when, how long and by whom; drift is reported, never thrown. */
 export function status(r: Runner): Promise<StatusReport> {
   return r.withDatabase(async (dialect, revisions, settings) => {
+    // All of them, as `check --url` reports: status is a look at the folder, not the boot path.
+    validate(revisions, dialect)
     const details = await r.reachable(dialect, settings, () => readEntries(dialect.app, dialect))
     // Before the first run on a database another tool migrated: what that run would take over, so status does
     // not show the tool's applied migrations as pending.
@@ -84,13 +87,16 @@ export function script(r: Runner, opts: { from?: string; to?: string } = {}): Pr
       opts.from !== undefined
         ? revisions.filter((x) => (opts.from === 'base' || compareIds(x.id, opts.from!) > 0) && (opts.to === undefined || compareIds(x.id, opts.to) <= 0))
         : plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), { ...settings, to: opts.to }).pending
+    validate(pending, dialect)
     return dialect.script(pending.map((revision) => ({ revision, direction: 'up' as const })))
   })
 }
 
 /** The revisions this code ships, parsed and checked; reads no database. */
 export function revisions(r: Runner): Promise<LocalRevision[]> {
-  return r.withDatabase(async (_dialect, revs) =>
-    revs.map((x) => ({ id: x.id, name: x.name, source: x.source, transaction: x.transaction, reversible: !!x.down, checksum: x.checksum })),
-  )
+  return r.withDatabase(async (dialect, revs) => {
+    // Every revision, applied or not: this is the command that checks them all.
+    validate(revs, dialect)
+    return revs.map((x) => ({ id: x.id, name: x.name, source: x.source, transaction: x.transaction, reversible: !!x.down, checksum: x.checksum }))
+  })
 }

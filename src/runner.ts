@@ -123,7 +123,7 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
           noticed.add(revisions)
           for (const rev of revisions) if (rev.notice) log.info(rev.notice, { revision: rev.id })
         }
-        validate(revisions, dialect)
+        // Not validated here: each operation validates the revisions it is about to run (validate.ts says why).
         return await work(dialect, revisions, settings)
       } finally {
         await dialect.close().catch((e) => log.warn(`closing the connection failed: ${messageOf(e)}`))
@@ -162,6 +162,8 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         },
       }
       const apply = async (group: Revision[], direction: Direction, resumeFrom?: number) => {
+        // The operations validate all they will run before the first apply; this is the last check (a no-op then).
+        validate(group, dialect)
         try {
           return await applyGroup(run, group, direction, resumeFrom)
         } finally {

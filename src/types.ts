@@ -40,6 +40,28 @@ export interface RevisionInput {
    * checked when it gives one (its compiled text changes with every build or bundler).
    */
   checksum?: string
+  /**
+   * Written by `boot-migrate bundle`, never by hand: what reading the folder produced (statements as split, the
+   * file it came from, who it is to another tool), so that a bundled revision is the folder's to the byte.
+   */
+  bundled?: BundledRevision
+}
+
+/** A statement of a bundled step: its line in the file and [start, end) in the step's text, or the text itself. */
+export type BundledStatement = [line: number, start: number, end: number] | [line: number, text: string]
+
+/** See RevisionInput.bundled. */
+export interface BundledRevision {
+  v: 1
+  /** Whose SQL rules split the statements (`boot-migrate bundle --dialect`). */
+  dialect: DialectName
+  /** The file it was read from, for messages. */
+  source: string
+  up: BundledStatement[]
+  down?: BundledStatement[]
+  /** For another tool's folder: who the revision is to that tool (its history's key, hash and row). */
+  origin?: { tool: string; key: string; hash?: string; extra?: Record<string, string | number | null> }
+  notice?: string
 }
 
 export type DialectName = 'postgres' | 'sqlite' | 'mysql'

@@ -6,6 +6,8 @@ import { refuseOutside } from './core/apply.js'
 import type { Dialect } from './dialects/dialect.js'
 import { MigrationError } from './errors.js'
 import type { Settings } from './options.js'
+import { runsOutside } from './core/apply.js'
+import { validate } from './core/validate.js'
 import { plan, type Plan } from './plan.js'
 import { compareIds } from './revisions/ids.js'
 import { label, type Revision } from './revisions/revision.js'
@@ -43,6 +45,8 @@ export function up(r: Runner): Promise<MigrateResult> {
       )
     }
     if (!p.pending.length && !p.running.length) return finish(p, [], true)
+    // Only the revisions that will run are split and checked: the applied ones were compared by checksum.
+    validate(p.pending, dialect)
     // An empty revision applied today records its checksum and then refuses the SQL written into it tomorrow. Our
     // format only (dbmate's is the same): other tools' folders keep their tools' meaning.
     const empty = p.pending.find((x) => (!x.origin || x.origin.tool === 'dbmate') && x.up.kind === 'sql' && !x.up.statements.length)
@@ -61,6 +65,7 @@ export function up(r: Runner): Promise<MigrateResult> {
       const taken = await historyUnderLock(conn, dialect, settings, revisions, r.log)
       warnings.push(...taken.warnings)
       p = track(plan(revisions, taken.rows, settings))
+      validate(p.pending, dialect)
       if (p.running.length) throw await r.dirty(p.running, revisions, conn, dialect)
       if (!p.pending.length) {
         r.log.info(`${dialect.display} is already at ${p.current ?? 'an empty history'}: another process applied the revisions`)
@@ -69,8 +74,7 @@ export function up(r: Runner): Promise<MigrateResult> {
       r.log.info(`applying ${p.pending.length} revision(s) to ${dialect.display}: ${p.pending.map(label).join(', ')}`)
       r.status('migrating')
       const applied: AppliedRevision[] = []
-      for (const group of groups(p.pending, settings)) {
-        const durations = await apply(group, 'up')
+      const recordApplied = (group: Revision[], durations: number[]) => {
         const ids = new Set(group.map((x) => x.id))
         r.state.pending = r.state.pending.filter((id) => !ids.has(id))
         group.forEach((rev, i) => {
@@ -80,6 +84,24 @@ export function up(r: Runner): Promise<MigrateResult> {
           r.log.info(`applied ${label(rev)} in ${done.durationMs} ms`, { revision: rev.id, durationMs: done.durationMs })
           r.emit('migration:end', done)
         })
+      }
+      const batched = settings.transaction === 'each'
+      for (const group of groups(p.pending, settings, dialect, r.options.transaction === undefined)) {
+        let durations: number[]
+        try {
+          durations = await apply(group, 'up')
+        } catch (e) {
+          // A batch (see groups) ends where a commit per revision would have: a statement of revision k failed, so
+          // the revisions before it, rolled back with it, are applied again on their own (they ran a moment ago on
+          // the same database, under the same lock), and the error is the failing revision's, as with 'each'.
+          const k = batched && e instanceof MigrationError && e.code === 'MIGRATION_FAILED' && e.line !== undefined ? group.findIndex((x) => x.id === e.revision) : -1
+          if (k <= 0) throw e
+          r.log.info(`${label(group[k]!)} failed in a transaction shared with ${k} revision(s) before it: applying those again on their own`)
+          const before = group.slice(0, k)
+          recordApplied(before, await apply(before, 'up'))
+          throw e
+        }
+        recordApplied(group, durations)
       }
       return finish(p, applied, false)
     })
@@ -134,8 +156,31 @@ function waitTimeout(p: Plan, revisions: Revision[], waitedMs: number): Migratio
   )
 }
 
-/** `each`: one group per revision; `all`: one group, which a no-transaction revision cannot join. */
-function groups(pending: Revision[], settings: Settings): Revision[][] {
+/** A statement whose effect outlives it on the connection (a PRAGMA, SET, ATTACH, a temporary table …): its revision runs alone. */
+const SESSION = /^(?:pragma|set|reset|attach|detach|discard|load|listen|prepare|declare)\b|^create\s+temp(?:orary)?\b/i
+
+/**
+ * `each`: one group per revision; `all`: one group, which a no-transaction revision cannot join. When `transaction`
+ * is not set and commits are what costs (capabilities.batchCommits: SQLite), consecutive SQL revisions that run in a
+ * transaction and leave the session as they found it share one: one COMMIT for the run, as drizzle and knex do,
+ * each revision's history row still in the transaction with its statements (exactly once: a kill rolls back
+ * revisions and rows together). A failure ends where 'each' would (see up). A no-transaction revision, a function
+ * revision and one with a PRAGMA or SET run in a transaction of their own.
+ */
+function groups(pending: Revision[], settings: Settings, dialect: Dialect, byDefault: boolean): Revision[][] {
+  if (settings.transaction === 'each' && byDefault && dialect.capabilities.batchCommits) {
+    const out: Revision[][] = []
+    let open: Revision[] | undefined
+    for (const rev of pending) {
+      const alone = rev.up.kind !== 'sql' || runsOutside(dialect, rev, 'up') || rev.up.statements.some((st) => SESSION.test(st.text))
+      if (alone) {
+        out.push([rev])
+        open = undefined
+      } else if (open) open.push(rev)
+      else out.push((open = [rev]))
+    }
+    return out
+  }
   if (settings.transaction === 'each') return pending.map((x) => [x])
   const outside = pending.find((x) => !x.transaction)
   if (outside)

@@ -36,7 +36,8 @@ describe('the SQLite lock folder across processes', () => {
         'insert into filled select x from (with recursive c(x) as (select 1 union all select x + 1 from c where x < (select n from knob)) select x from c);\n',
       '0003_after.sql': '-- migrate:up\ncreate table after_fill (x int);\n',
     })
-    const killed = startWorker({ url: `sqlite:${file}`, dir })
+    // A commit per revision, so that 0001 is committed when 0002 is killed (by default they share a transaction).
+    const killed = startWorker({ url: `sqlite:${file}`, dir, transaction: 'each' })
     await killed.printed('applying 0002_fill')
     // Wait until it writes: its rollback journal exists.
     await expect.poll(() => existsSync(`${file}-journal`), eventually).toBe(true)

@@ -357,3 +357,15 @@ export const formatOf = (name) => name.replace(/ .*$/, '')
 /** The migrators of a scenario: every peer that supports the dialect, and the variants meant for that scenario. */
 export const peerNames = (dialect, scenario) =>
   Object.keys(peers).filter((n) => peers[n].dialects.includes(dialect) && (!peers[n].scenarios || peers[n].scenarios.includes(scenario)))
+
+/** boot-migrate with `transaction: 'each'` set: a commit per revision, the default before SQLite batched its pending revisions. Scenario 5. */
+peers["boot-migrate (transaction: 'each')"] = {
+  ...peers['boot-migrate'],
+  dialects: ['pg', 'sqlite'],
+  scenarios: [5],
+  async cold(url, dir, dialect) {
+    const { m } = await this.load(dialect)
+    const r = await m.createMigrator({ url: bmUrl(url, dialect), dir, transaction: 'each', logger: false }).run()
+    return r.applied.length
+  },
+}

@@ -23,6 +23,7 @@ export const OPTIONS = {
   'exit-code': { type: 'boolean' },
   js: { type: 'boolean' },
   dialect: { type: 'string' },
+  out: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },

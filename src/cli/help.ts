@@ -91,6 +91,17 @@ export const COMMANDS: Record<string, Command> = {
     accepts: ['from', 'to'],
     example: 'boot-migrate sql --from base > migrate.sql',
   },
+  bundle: {
+    args: '<dir> --out FILE [--dialect NAME]',
+    summary: "write the folder's revisions as a module: migrate({ migrations }) then needs no folder",
+    flags: [
+      '--out FILE         the module: .mjs (ESM), .cjs (CommonJS), or .js (as the nearest package.json "type" says)',
+      '--dialect NAME     postgres (default), sqlite or mysql: the database the bundle runs on (its SQL rules split the statements); default from --url',
+    ],
+    accepts: ['out', 'dialect'],
+    example: 'boot-migrate bundle ./drizzle --out src/migrations.bundle.mjs',
+    offline: true,
+  },
   wait: {
     args: '[--timeout MS]',
     summary: 'block until another process has brought the database to the target',

@@ -94,6 +94,12 @@ export interface Capabilities {
    * end, and a revision that must run outside a transaction is refused before anything runs.
    */
   lockScope?: 'session' | 'transaction'
+  /**
+   * A commit costs far more than a revision's statements (SQLite: journal and database synced to disk on every
+   * COMMIT, ~10 ms, nothing else on the connection to wait for). When `transaction` is not set, consecutive pending
+   * SQL revisions then share one transaction (src/up.ts, groups), each with its history row in it.
+   */
+  batchCommits?: boolean
 }
 
 /** The migration connection closed: every later call on it rejects with this. */

@@ -4,16 +4,21 @@ import type { Revision } from '../revisions/revision.js'
 import type { SqlSyntax, Statement } from '../revisions/split.js'
 import { copyStdio, enumValueAdded, psqlMetaCommand, stringLiterals, transactionControl } from '../revisions/transaction-control.js'
 
-/** Revision lists (kept per process by loadRevisions) already checked against a dialect's rules. */
-const validated = new WeakMap<Revision[], Set<string>>()
+/** Revisions (kept per process by loadRevisions) already checked against a dialect's rules. */
+const validated = new WeakMap<Revision, Set<string>>()
 
-/** Rejects, before anything runs, what would break inside the transaction boot-migrate wraps around a revision. */
-export function validate(revisions: Revision[], dialect: Dialect) {
-  const seen = validated.get(revisions) ?? new Set<string>()
-  if (seen.has(dialect.name)) return
-  for (const rev of revisions)
+/**
+ * Rejects, before anything runs, what would break inside the transaction boot-migrate wraps around a revision.
+ * Called with the revisions about to run (both their steps are checked), not the whole folder: a revision already
+ * applied is only compared by checksum, and checking it would split its SQL for nothing (see sqlStep).
+ */
+export function validate(revisions: readonly Revision[], dialect: Dialect) {
+  for (const rev of revisions) {
+    const seen = validated.get(rev)
+    if (seen?.has(dialect.name)) continue
     for (const step of [rev.up, rev.down]) if (step?.kind === 'sql') checkStatements(rev, step.statements, dialect)
-  validated.set(revisions, seen.add(dialect.name))
+    validated.set(rev, (seen ?? new Set<string>()).add(dialect.name))
+  }
 }
 
 function checkStatements(rev: Revision, statements: Statement[], dialect: Dialect) {

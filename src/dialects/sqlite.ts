@@ -71,7 +71,7 @@ export async function sqliteDialect(
   return {
     name: 'sqlite',
     syntax: SQLITE_SYNTAX,
-    capabilities: { transactionalDdl: true, cancel: false },
+    capabilities: { transactionalDdl: true, cancel: false, batchCommits: true },
     display,
     history,
     // One namespace per file: a tool's schema is dropped, as the tool itself does on SQLite.

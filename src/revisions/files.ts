@@ -43,6 +43,23 @@ export function listFolder(root: string): Entry[] {
   return out
 }
 
+/**
+ * Texts read during one folder load (readingOnce): tool detection, the plain-folder check and parsing each
+ * look at a file, and between them read it once.
+ */
+let session: Map<string, { text: string; raw: string }> | undefined
+
+/** Runs `load` with every readText of a path answered from the first read of it. */
+export async function readingOnce<T>(load: () => Promise<T>): Promise<T> {
+  const outer = session
+  session ??= new Map()
+  try {
+    return await load()
+  } finally {
+    if (!outer) session = undefined
+  }
+}
+
 // ignoreBOM keeps a leading byte-order mark in the output (the default drops it silently), for `raw`.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
@@ -53,6 +70,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
  * hashes that other tools compute over the file as they read it.
  */
 export function readText(path: string, file: string): { text: string; raw: string } {
+  const hit = session?.get(path)
+  if (hit) return hit
   let bytes: Buffer
   try {
     bytes = readFileSync(path)
@@ -65,7 +84,9 @@ export function readText(path: string, file: string): { text: string; raw: strin
   } catch (e) {
     throw notUtf8(bytes, file, e)
   }
-  return { text: raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw, raw }
+  const read = { text: raw.charCodeAt(0) === 0xfeff ? raw.slice(1) : raw, raw }
+  session?.set(path, read)
+  return read
 }
 
 function notUtf8(bytes: Buffer, file: string, cause: unknown): MigrationError {

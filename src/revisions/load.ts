@@ -2,12 +2,12 @@ import { realpathSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { MigrationError, messageOf } from '../errors.js'
-import type { MigrationFn, RevisionInput } from '../types.js'
+import type { BundledRevision, MigrationFn, RevisionInput } from '../types.js'
 import { checksumOf } from './checksum.js'
-import { listFolder, readText, type Entry } from './files.js'
+import { listFolder, readingOnce, readText, type Entry } from './files.js'
 import { compareIds, idKey } from './ids.js'
-import type { Revision, Step } from './revision.js'
-import { splitStatements, type SqlSyntax } from './split.js'
+import { sqlStep, type Revision, type Step } from './revision.js'
+import type { SqlSyntax, Statement } from './split.js'
 import { parseSqlRevision } from './sql-file.js'
 import { toolFor } from '../tools/index.js'
 
@@ -68,13 +68,14 @@ export async function loadRevisions(source: { dir?: string; migrations?: Revisio
   const signature = signatureOf(root)
   const hit = folders.get(root)
   if (hit && signature !== undefined && hit.signature === signature && hit.syntax === syntax && hit.format === source.format) return hit.revisions
-  const revisions = sorted(await fromDir(source.dir!, syntax, source.format))
+  const revisions = sorted(await readingOnce(() => fromDir(source.dir!, syntax, source.format)))
   if (signature !== undefined) folders.set(root, { signature, syntax, format: source.format, revisions })
   return revisions
 }
 
 function sorted(list: Revision[]): Revision[] {
-  list.sort((a, b) => compareIds(a.id, b.id))
+  // A folder's revisions mostly come in order already (file names, a journal): one pass says so.
+  if (list.some((r, i) => i > 0 && compareIds(list[i - 1]!.id, r.id) > 0)) list.sort((a, b) => compareIds(a.id, b.id))
   // `1_a.sql` and `01_b.sql` are one id: numbers are compared as numbers everywhere, so both cannot exist.
   const seen = new Map<string, Revision>()
   for (const b of list) {
@@ -262,6 +263,7 @@ async function importModule(path: string, file: string): Promise<RevisionInput> 
 }
 
 function fromInput(input: RevisionInput, source: string, syntax: SqlSyntax): Revision {
+  if (input && typeof input === 'object' && input.bundled !== undefined) return fromBundle(input, source, syntax)
   const bad = (why: string): never => {
     throw new MigrationError('INVALID_REVISION', `${source}: ${why}`, { file: source, revision: input?.id })
   }
@@ -273,7 +275,7 @@ function fromInput(input: RevisionInput, source: string, syntax: SqlSyntax): Rev
   if (input.checksum !== undefined && typeof input.checksum !== 'string') bad('"checksum" must be a string')
   const transaction = input.transaction !== false
   const step = (x: string | MigrationFn): Step =>
-    typeof x === 'string' ? { kind: 'sql', text: x.trim(), statements: splitStatements(x, syntax) } : { kind: 'fn', fn: x }
+    typeof x === 'string' ? sqlStep(x.trim(), x, syntax) : { kind: 'fn', fn: x }
   return {
     id: input.id,
     name: input.name ?? input.id,
@@ -282,5 +284,46 @@ function fromInput(input: RevisionInput, source: string, syntax: SqlSyntax): Rev
     transaction,
     up: step(input.up),
     down: input.down === undefined ? null : step(input.down),
+  }
+}
+
+/** The SQL rules each dialect splits with, to tell whether a bundle was made for this database. */
+const syntaxName = (s: SqlSyntax) => (s.compoundBodies ? 'mysql' : s.dollarQuotes ? 'postgres' : 'sqlite')
+
+/** A revision written by `boot-migrate bundle` (src/bundle.ts): taken as the folder read it, with no parsing. */
+function fromBundle(input: RevisionInput, at: string, syntax: SqlSyntax): Revision {
+  const b = input.bundled!
+  const bad = (why: string): never => {
+    throw new MigrationError('INVALID_REVISION', `${at}: ${why}`, { file: at, revision: input.id })
+  }
+  if (!b || typeof b !== 'object' || b.v !== 1 || !Array.isArray(b.up) || typeof input.up !== 'string' || typeof input.id !== 'string')
+    bad('not an entry that boot-migrate bundle writes (bundle the folder again with this version)')
+  if (b.dialect !== syntaxName(syntax))
+    throw new MigrationError(
+      'INVALID_OPTIONS',
+      `${b.source}: bundled with ${b.dialect}'s SQL rules (boot-migrate bundle --dialect ${b.dialect}), but this database is ${syntaxName(syntax)}. ` +
+        `Bundle the folder again with --dialect ${syntaxName(syntax)}.`,
+      { file: b.source, revision: input.id },
+    )
+  const step = (text: string, list: BundledRevision['up']): Step => {
+    let statements: Statement[] | undefined
+    return {
+      kind: 'sql',
+      text,
+      get statements() {
+        return (statements ??= list.map((s) => ({ line: s[0], text: s.length === 3 ? text.slice(s[1], s[2]) : s[1] })))
+      },
+    }
+  }
+  return {
+    id: input.id,
+    name: input.name ?? input.id,
+    source: b.source,
+    checksum: input.checksum ?? null,
+    transaction: input.transaction !== false,
+    up: step(input.up as string, b.up),
+    down: typeof input.down === 'string' && b.down ? step(input.down, b.down) : null,
+    ...(b.origin ? { origin: b.origin } : {}),
+    ...(b.notice ? { notice: b.notice } : {}),
   }
 }

@@ -1,9 +1,25 @@
 import type { Origin } from '../tools/tool.js'
 import type { MigrationFn } from '../types.js'
-import type { Statement } from './split.js'
+import { splitStatements, type SqlSyntax, type Statement } from './split.js'
 
 /** One direction of a revision: SQL statements or a function. */
 export type Step = { kind: 'sql'; statements: Statement[]; text: string } | { kind: 'fn'; fn: MigrationFn }
+
+/**
+ * A SQL step whose statements are split on first use. A boot at head needs only each revision's id and checksum
+ * (a hash of `text`); splitting every file of a long history cost most of a cold boot, so only the revisions that
+ * run (or that a command looks into) are split. The getter is enumerable: `{ ...step }` copies the statements.
+ */
+export function sqlStep(text: string, body: string, syntax: SqlSyntax, startLine?: number): Step & { kind: 'sql' } {
+  let statements: Statement[] | undefined
+  return {
+    kind: 'sql',
+    text,
+    get statements() {
+      return (statements ??= splitStatements(body, syntax, startLine))
+    },
+  }
+}
 
 /** A revision after loading and validation: what the planner and the dialects work with. */
 export interface Revision {

@@ -1,6 +1,6 @@
 import { MigrationError } from '../errors.js'
-import { splitStatements, type SqlSyntax } from './split.js'
-import type { Step } from './revision.js'
+import type { SqlSyntax } from './split.js'
+import { sqlStep, type Step } from './revision.js'
 
 const directive = /^\s*--\s*migrate:([\w-]+)(.*)$/i
 /** goose's annotations: `-- +goose Up`, `-- +goose Down`, `-- +goose StatementBegin`, `-- +goose NO TRANSACTION` … */
@@ -17,6 +17,72 @@ export interface ParsedSql {
  * `-- migrate:no-transaction` (dbmate's `-- migrate:up transaction:false` is read too).
  */
 export function parseSqlRevision(text: string, source: string, syntax: SqlSyntax, lineShift = 0): ParsedSql {
+  return plainParse(text, syntax, lineShift) ?? lineByLine(text, source, syntax, lineShift)
+}
+
+/** A line that is a directive, or a goose annotation (which lineByLine refuses): the only lines that need a look. */
+const marker = /^[^\S\n]*--[^\S\n]*(?:migrate:|\+goose[^\S\n]+\w)/gim
+/** A line of SQL (not blank, not a `--` comment). */
+const sqlLine = /^[^\S\n]*(?!--)\S/m
+
+/**
+ * The common case without looking at every line: only the directive lines are found (one regular expression over
+ * the text) and the sections between them are sliced whole. Gives up (undefined) on anything lineByLine would
+ * refuse or that is not plain, so that lineByLine reports it with its line; the result is otherwise the same.
+ */
+function plainParse(text: string, syntax: SqlSyntax, lineShift: number): ParsedSql | undefined {
+  const t = text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text
+  const sections: Record<'up' | 'down', { start: number; pieces: string[] } | null> = { up: null, down: null }
+  let current: { start: number; pieces: string[] } | null = null
+  let transaction = true
+  let line = 1
+  let counted = 0
+  /** Where the text after the last directive line starts; -1 when that line was the last, with no newline. */
+  let after = 0
+  marker.lastIndex = 0
+  for (let m = marker.exec(t); m; m = marker.exec(t)) {
+    const start = m.index
+    for (let k = t.indexOf('\n', counted); k !== -1 && k < start; k = t.indexOf('\n', k + 1)) line++, (counted = k + 1)
+    const nl = t.indexOf('\n', start)
+    const end = nl === -1 ? t.length : nl
+    const d = directive.exec(t.slice(start, end))
+    if (!d) return undefined
+    // The lines between the previous directive line and this one.
+    if (start > after) {
+      const chunk = t.slice(after, start - 1)
+      if (current) current.pieces.push(chunk)
+      else if (sqlLine.test(chunk)) return undefined
+    }
+    const word = d[1]!.toLowerCase()
+    const rest = d[2]!.trim()
+    const lineNo = line + lineShift
+    if (word === 'up' || word === 'down') {
+      if (sections[word] || (word === 'up' && sections.down)) return undefined
+      if (/transaction\s*:\s*false/i.test(rest)) transaction = false
+      else if (rest && !/^transaction\s*:\s*true$/i.test(rest)) return undefined
+      current = sections[word] = { start: lineNo + 1, pieces: [] }
+    } else if (word === 'no-transaction') {
+      transaction = false
+      current?.pieces.push('')
+    } else return undefined
+    after = nl === -1 ? -1 : nl + 1
+    if (after === -1) break
+    marker.lastIndex = after
+  }
+  if (!sections.up) return undefined
+  if (after !== -1) {
+    const chunk = t.slice(after)
+    if (current) current.pieces.push(chunk)
+    else if (sqlLine.test(chunk)) return undefined
+  }
+  const step = (s: { start: number; pieces: string[] }) => {
+    const body = s.pieces.join('\n')
+    return sqlStep(body.trim(), body, syntax, s.start)
+  }
+  return { up: step(sections.up), down: sections.down ? step(sections.down) : null, transaction }
+}
+
+export function lineByLine(text: string, source: string, syntax: SqlSyntax, lineShift: number): ParsedSql {
   const lines = text.replace(/\r\n?/g, '\n').split('\n')
   const sections: Record<'up' | 'down', { start: number; lines: string[] } | null> = { up: null, down: null }
   let current: 'up' | 'down' | null = null
@@ -70,7 +136,7 @@ export function parseSqlRevision(text: string, source: string, syntax: SqlSyntax
   if (!sections.up) fail(1, 'no "-- migrate:up" section; a revision file needs one (and may have "-- migrate:down")')
   const step = (s: { start: number; lines: string[] }) => {
     const body = s.lines.join('\n')
-    return { kind: 'sql' as const, text: body.trim(), statements: splitStatements(body, syntax, s.start) }
+    return sqlStep(body.trim(), body, syntax, s.start)
   }
   return { up: step(sections.up!), down: sections.down ? step(sections.down) : null, transaction }
 }

@@ -44,13 +44,24 @@ const drizzleOf = (r: Revision) =>
  * in boot-migrate's; the file (and drizzle's hash of it) stays as written.
  */
 export function unwrap(step: Step, syntax: SqlSyntax): Step | undefined {
-  if (step.kind !== 'sql' || step.statements.length < 2) return undefined
+  // Most files cannot be wrapped: told from their first word without splitting them (the split waits until they run).
+  if (step.kind !== 'sql' || !mayBeginTransaction(step.text) || step.statements.length < 2) return undefined
   const first = transactionControl(step.statements[0]!.text, syntax)
   const last = transactionControl(step.statements[step.statements.length - 1]!.text, syntax)
   if (first?.kind !== 'begin' || last?.kind !== 'commit' || /\bCHAIN\b/.test(last.keyword)) return undefined
   const body = step.statements.slice(1, -1)
   if (body.some((s) => transactionControl(s.text, syntax)?.kind === 'begin' || transactionControl(s.text, syntax)?.kind === 'commit')) return undefined
   return { ...step, statements: body }
+}
+
+/**
+ * False when the text's first word (after blank space and `--` comments) is a letter word other than BEGIN or
+ * START: such a file does not open with a transaction. Anything less plain (a block comment first) is a maybe.
+ */
+function mayBeginTransaction(text: string): boolean {
+  const m = /^(?:\s|--[^\n]*(?:\n|$))*([A-Za-z]+)?/.exec(text)
+  const word = m?.[1]
+  return word === undefined || /^(?:begin|start)$/i.test(word)
 }
 
 /**
@@ -98,6 +109,7 @@ function load(dir: string, entries: Entry[], syntax: SqlSyntax): Revision[] {
     const parsed = parseSqlRevision(marked ? text : `-- migrate:up\n${text}`, it.file, syntax, marked ? 0 : -1)
     const sideDown = existsSync(it.downFile) ? parseSqlRevision(`-- migrate:up\n${readText(it.downFile, it.downFile).text}`, it.downFile, syntax, -1).up : null
     const body = parsed.transaction ? unwrap(parsed.up, syntax) : undefined
+    let hash: string | undefined
     return {
       id: it.id,
       name: it.name,
@@ -109,7 +121,10 @@ function load(dir: string, entries: Entry[], syntax: SqlSyntax): Revision[] {
       origin: {
         tool: 'drizzle',
         key: it.drizzleName ?? String(it.when),
-        hash: createHash('sha256').update(raw).digest('hex'),
+        // Read when drizzle's history is adopted or kept, not on a boot at head: hashed then.
+        get hash() {
+          return (hash ??= createHash('sha256').update(raw).digest('hex'))
+        },
         extra: { when: it.when, name: it.drizzleName },
       },
       ...(body
