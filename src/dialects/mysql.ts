@@ -8,6 +8,8 @@ import type { Dialect, DialectConfig } from './dialect.js'
 import { classifyMy, myConnection, rowsOf, type MyConn } from './mysql-connection.js'
 import { mySchemaSnapshot } from './mysql-schema.js'
 
+export { isMysqlClient } from './mysql-client.js'
+
 /** Backtick identifiers, `#` comments, backslash escapes in strings, BEGIN … END compound statements; no dollar quotes. */
 export const MYSQL_SYNTAX: SqlSyntax = { dollarQuotes: false, brackets: false, nestedComments: false, hashComments: true, backslashEscapes: true, compoundBodies: true }
 
@@ -72,14 +74,6 @@ const promised = (c: unknown): unknown => {
   const o = c as { promise?: unknown; getConnection?: unknown; beginTransaction?: unknown; connection?: unknown }
   const isPromiseApi = (typeof o.getConnection === 'function' && 'pool' in (o as object)) || (typeof o.beginTransaction === 'function' && 'connection' in (o as object))
   return !isPromiseApi && typeof o.promise === 'function' ? (o.promise as () => unknown).call(c) : c
-}
-
-/** Whether a value is a mysql2 Pool or Connection (promise or callback API). */
-export function isMysqlClient(c: unknown): boolean {
-  if (typeof c !== 'object' || c === null) return false
-  const o = c as Record<string, unknown>
-  const config = (o.config ?? (o.connection as Record<string, unknown> | undefined)?.config ?? (o.pool as Record<string, unknown> | undefined)?.config) as Options | undefined
-  return typeof o.query === 'function' && typeof o.execute === 'function' && !!config && (typeof o.getConnection === 'function' || typeof o.beginTransaction === 'function')
 }
 
 /** mariadb:// is the same protocol. */
