@@ -7,6 +7,9 @@ import { gzipSync } from 'node:zlib'
 import { build, type BuildOptions } from 'esbuild'
 import webpack from 'webpack'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createMigrator as postgresMigrator } from '../src/entries/postgres.js'
+import { createMigrator as sqliteMigrator } from '../src/entries/sqlite.js'
+import type { MigrationError } from '../src/index.js'
 import { client, freshDatabase, root } from './helpers.js'
 import { open, tempDir } from './sqlite-helpers.js'
 
@@ -213,6 +216,27 @@ describe('a SQLite server bundled and run from a folder holding only the better-
 
   it('@vercel/ncc, boot-migrate/sqlite, from a URL', async () => {
     await expectSqliteMigrated(await bundle('ncc', servers.sqliteUrl('boot-migrate/sqlite', false), sqliteExternal))
+  })
+})
+
+describe('an entry point given another database', () => {
+  it('boot-migrate/postgres given a SQLite URL fails with INVALID_OPTIONS naming boot-migrate/sqlite, and creates no file', async () => {
+    const file = join(await tempDir(), 'app.db')
+    const error = await postgresMigrator({ url: `sqlite:${file}`, migrations: [], logger: false })
+      .run()
+      .then(() => expect.unreachable(), (e: unknown) => e as MigrationError)
+    expect(error.code).toBe('INVALID_OPTIONS')
+    expect(error.message).toContain('boot-migrate/postgres migrates PostgreSQL only')
+    expect(error.message).toContain('import from "boot-migrate/sqlite"')
+    expect(await readdir(dirname(file))).toEqual([])
+  })
+
+  it('boot-migrate/sqlite given a PostgreSQL URL fails with INVALID_OPTIONS naming boot-migrate/postgres', async () => {
+    const error = await sqliteMigrator({ url: 'postgres://nobody@127.0.0.1:1/none', migrations: [], logger: false })
+      .run()
+      .then(() => expect.unreachable(), (e: unknown) => e as MigrationError)
+    expect(error.code).toBe('INVALID_OPTIONS')
+    expect(error.message).toContain('import from "boot-migrate/postgres"')
   })
 })
 
