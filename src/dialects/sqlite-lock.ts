@@ -94,8 +94,14 @@ const WORKER_SOURCE = `
       remove()
       return take(false)
     }
-    fs.writeFileSync(ownerFile, owner)
-    touch()
+    try {
+      fs.writeFileSync(ownerFile, owner)
+      touch()
+    } catch (e) {
+      // Another process took the folder over between our mkdir and now (it judged the old one stale): theirs.
+      if (e.code === 'ENOENT') return false
+      throw e
+    }
     Atomics.store(lost, 0, 0)
     timer = setInterval(refresh, update)
     return true
