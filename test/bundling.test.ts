@@ -240,6 +240,53 @@ describe('an entry point given another database', () => {
   })
 })
 
+/**
+ * A folder where boot-migrate is installed and no driver is: the app's client comes from elsewhere (here, the
+ * repository's node_modules by absolute path), so any import of a driver by boot-migrate would fail.
+ */
+async function withoutDrivers(script: string, env: Record<string, string>) {
+  const app = await mkdtemp(join(tmpdir(), 'boot-migrate-nodrivers-'))
+  folders.push(app)
+  await cp(join(project, 'node_modules/boot-migrate'), join(app, 'node_modules/boot-migrate'), { recursive: true })
+  await mkdir(join(app, 'migrations'))
+  for (const [name, text] of Object.entries(MIGRATIONS)) await writeFile(join(app, 'migrations', name), text)
+  await writeFile(join(app, 'server.mjs'), script)
+  return run(join(app, 'server.mjs'), env)
+}
+const driver = (pkg: string) => JSON.stringify(require.resolve(pkg))
+
+describe('drivers taken from the client the app passes', () => {
+  const postgresWithoutDriver = `import postgres from ${driver('postgres')}\nimport { migrate } from 'boot-migrate/postgres'\n` +
+    body('client: sql', "const sql = postgres(process.env.DATABASE_URL, { onnotice: () => {} })", 'await sql.end()')
+
+  it('a PostgreSQL boot with nothing to do imports no driver: the postgres package need not be resolvable by boot-migrate', async () => {
+    const url = await freshDatabase()
+    // The previous deploy migrated: this boot only reads the history, on the app's client.
+    expect((await run(await bundle('esbuild-esm', servers.postgresClient('boot-migrate/postgres', true)), { DATABASE_URL: url })).result.applied).toEqual(['0001', '0002'])
+    const noop = await withoutDrivers(postgresWithoutDriver, { DATABASE_URL: url })
+    expect(noop.code, noop.output).toBe(0)
+    expect(noop.result.applied).toEqual([])
+  })
+
+  it('a PostgreSQL boot with work imports postgres.js for its dedicated connection, and says DRIVER_MISSING before applying anything when it cannot', async () => {
+    const url = await freshDatabase()
+    const r = await withoutDrivers(postgresWithoutDriver, { DATABASE_URL: url })
+    expect(r.code).toBe(1)
+    expect(r.result.code).toBe('DRIVER_MISSING')
+    expect(r.result.message).toContain('npm install postgres')
+    expect(await client(url)`select table_name from information_schema.tables where table_schema = 'public'`).toEqual([])
+  })
+
+  it('a SQLite app passing its better-sqlite3 Database migrates without better-sqlite3 resolvable by boot-migrate: its own connection comes from the client', async () => {
+    const file = join(await tempDir(), 'app.db')
+    const source = `import Database from ${driver('better-sqlite3')}\nimport { migrate } from 'boot-migrate/sqlite'\n`
+    const r = await withoutDrivers(source + body('client: db', 'const db = new Database(process.env.DATABASE_FILE)', 'db.close()'), { DATABASE_FILE: file })
+    expect(r.code, r.output).toBe(0)
+    expect(r.result.applied).toEqual(['0001', '0002'])
+    expect(open(file).prepare('select id from boot_migrate_history order by id').pluck().all()).toEqual(['0001', '0002'])
+  })
+})
+
 describe('a bundle without the driver it needs', () => {
   it('builds with a warning and fails at boot with DRIVER_MISSING naming the package', async () => {
     // postgres.js left out of the bundle, as when it is not installed: nothing on disk provides it at run time.
