@@ -219,7 +219,13 @@ describe('a SQLite server bundled and run from a folder holding only the better-
   })
 })
 
-describe('an entry point given another database', () => {
+describe('the per-dialect entry points', () => {
+  it('boot-migrate/postgres, /sqlite and /mysql export what boot-migrate exports', async () => {
+    const names = async (m: Promise<object>) => Object.keys(await m).sort()
+    const main = await names(import('../src/index.js'))
+    for (const entry of [import('../src/entries/postgres.js'), import('../src/entries/sqlite.js'), import('../src/entries/mysql.js')]) expect(await names(entry)).toEqual(main)
+  })
+
   it('boot-migrate/postgres given a SQLite URL fails with INVALID_OPTIONS naming boot-migrate/sqlite, and creates no file', async () => {
     const file = join(await tempDir(), 'app.db')
     const error = await postgresMigrator({ url: `sqlite:${file}`, migrations: [], logger: false })
