@@ -9,12 +9,17 @@ type Plugin = NonNullable<Options['plugins']>[number]
  * bundle an app that lacks an optional driver (drizzle-orm, mysql2 …) instead of warning. So, before sucrase runs,
  * each import() of a package (a literal, bare name; never node: built-ins or our own chunks) becomes a require()
  * right where it stands, inside its try. Our loaders take a module's `default` or the module itself (driver.ts).
+ * And sucrase's require() cannot load an ES module by its file URL, which is how a JS/TS revision file is imported
+ * (src/revisions/load.ts): an import() of anything but a literal stays a native import(), out of sucrase's sight.
  */
-const requireDrivers: Plugin = {
-  name: 'require-drivers-in-place',
+const cjsImports: Plugin = {
+  name: 'cjs-imports-in-place',
   renderChunk(code) {
     if (this.format !== 'cjs') return
-    return { code: code.replace(/\bimport\((["'])([a-z@][^"':]*)\1\)/g, 'Promise.resolve(require($1$2$1))') }
+    let out = code.replace(/\bimport\((["'])([a-z@][^"':]*)\1\)/g, 'Promise.resolve(require($1$2$1))')
+    if (/\bimport\((?!["'])/.test(out))
+      out = `const __importFile = new Function('url', 'return import(url)');\n${out.replace(/\bimport\((?!["'])/g, '__importFile(')}`
+    return { code: out }
   },
 }
 
@@ -45,7 +50,7 @@ export default defineConfig([
     ...shared,
     entry: library,
     format: ['cjs'],
-    plugins: [requireDrivers],
+    plugins: [cjsImports],
     clean: ['*.cjs', '*.d.cts'],
     dts: { entry: library },
   },

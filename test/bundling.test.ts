@@ -24,6 +24,8 @@ const ncc = require('@vercel/ncc') as (entry: string, options: object) => Promis
 const MIGRATIONS = {
   '0001_users.sql': '-- migrate:up\ncreate table users (id integer primary key, email text not null);\n\n-- migrate:down\ndrop table users;\n',
   '0002_posts.sql': '-- migrate:up\ncreate table posts (id integer primary key, title text);\n',
+  // A JS revision is imported from disk at run time, by path: the bundlers must leave that import alone.
+  '0003_seed.mjs': "export async function up({ exec }) {\n  await exec(\"insert into users (id, email) values (1, 'a@example.com')\")\n}\n",
 }
 
 /** A server's body: migrates at boot, prints what it applied, exits 0; on failure prints the error code and exits 1. */
@@ -144,9 +146,10 @@ async function expectPostgresMigrated(file: string) {
   const url = await freshDatabase()
   const first = await run(file, { DATABASE_URL: url })
   expect(first.code, first.output).toBe(0)
-  expect(first.result.applied).toEqual(['0001', '0002'])
+  expect(first.result.applied).toEqual(['0001', '0002', '0003'])
   const sql = client(url)
-  expect((await sql`select id from boot_migrate_history order by id`).map((r) => r.id)).toEqual(['0001', '0002'])
+  expect((await sql`select id from boot_migrate_history order by id`).map((r) => r.id)).toEqual(['0001', '0002', '0003'])
+  expect((await sql`select email from users`).map((r) => r.email)).toEqual(['a@example.com'])
   expect((await sql`select table_name from information_schema.tables where table_name in ('users', 'posts') order by 1`).map((r) => r.table_name)).toEqual([
     'posts',
     'users',
@@ -162,9 +165,10 @@ async function expectSqliteMigrated(file: string) {
   const db = join(await tempDir(), 'app.db')
   const first = await run(file, { DATABASE_FILE: db })
   expect(first.code, first.output).toBe(0)
-  expect(first.result.applied).toEqual(['0001', '0002'])
+  expect(first.result.applied).toEqual(['0001', '0002', '0003'])
   const check = open(db)
-  expect(check.prepare('select id from boot_migrate_history order by id').pluck().all()).toEqual(['0001', '0002'])
+  expect(check.prepare('select id from boot_migrate_history order by id').pluck().all()).toEqual(['0001', '0002', '0003'])
+  expect(check.prepare('select email from users').pluck().all()).toEqual(['a@example.com'])
   expect(check.prepare("select name from sqlite_master where type = 'table' and name in ('users', 'posts') order by 1").pluck().all()).toEqual(['posts', 'users'])
   const second = await run(file, { DATABASE_FILE: db })
   expect(second.code, second.output).toBe(0)
@@ -268,7 +272,7 @@ describe('drivers taken from the client the app passes', () => {
   it('a PostgreSQL boot with nothing to do imports no driver: the postgres package need not be resolvable by boot-migrate', async () => {
     const url = await freshDatabase()
     // The previous deploy migrated: this boot only reads the history, on the app's client.
-    expect((await run(await bundle('esbuild-esm', servers.postgresClient('boot-migrate/postgres', true)), { DATABASE_URL: url })).result.applied).toEqual(['0001', '0002'])
+    expect((await run(await bundle('esbuild-esm', servers.postgresClient('boot-migrate/postgres', true)), { DATABASE_URL: url })).result.applied).toEqual(['0001', '0002', '0003'])
     const noop = await withoutDrivers(postgresWithoutDriver, { DATABASE_URL: url })
     expect(noop.code, noop.output).toBe(0)
     expect(noop.result.applied).toEqual([])
@@ -288,8 +292,8 @@ describe('drivers taken from the client the app passes', () => {
     const source = `import Database from ${driver('better-sqlite3')}\nimport { migrate } from 'boot-migrate/sqlite'\n`
     const r = await withoutDrivers(source + body('client: db', 'const db = new Database(process.env.DATABASE_FILE)', 'db.close()'), { DATABASE_FILE: file })
     expect(r.code, r.output).toBe(0)
-    expect(r.result.applied).toEqual(['0001', '0002'])
-    expect(open(file).prepare('select id from boot_migrate_history order by id').pluck().all()).toEqual(['0001', '0002'])
+    expect(r.result.applied).toEqual(['0001', '0002', '0003'])
+    expect(open(file).prepare('select id from boot_migrate_history order by id').pluck().all()).toEqual(['0001', '0002', '0003'])
   })
 })
 
