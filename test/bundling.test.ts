@@ -11,6 +11,7 @@ import { createMigrator as postgresMigrator } from '../src/entries/postgres.js'
 import { createMigrator as sqliteMigrator } from '../src/entries/sqlite.js'
 import type { MigrationError } from '../src/index.js'
 import { client, freshDatabase, root } from './helpers.js'
+import { describeMysql, freshMysqlDatabase, mysqlClient } from './mysql-helpers.js'
 import { open, tempDir } from './sqlite-helpers.js'
 
 /**
@@ -53,6 +54,8 @@ const servers = {
   sqliteClient: (entry: string, esm: boolean) =>
     (esm ? `import Database from 'better-sqlite3'\nimport { migrate } from '${entry}'\n` : `const Database = require('better-sqlite3')\nconst { migrate } = require('${entry}')\n`) +
     body('client: db', 'const db = new Database(process.env.DATABASE_FILE)', 'db.close()'),
+  mysqlUrl: (entry: string, esm: boolean) =>
+    (esm ? `import { migrate } from '${entry}'\n` : `const { migrate } = require('${entry}')\n`) + body('url: process.env.DATABASE_URL'),
   sqliteUrl: (entry: string, esm: boolean) =>
     (esm ? `import { migrate } from '${entry}'\n` : `const { migrate } = require('${entry}')\n`) + body("url: 'sqlite:' + process.env.DATABASE_FILE"),
 }
@@ -79,8 +82,10 @@ afterAll(async () => {
 
 type Bundler = 'esbuild-esm' | 'esbuild-cjs' | 'webpack' | 'ncc'
 
+const ESM_REQUIRE = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
+
 /** Bundles `source` with `bundler` into a new empty folder outside the project; returns the file to run. */
-async function bundle(bundler: Bundler, source: string, external: string[] = []): Promise<string> {
+async function bundle(bundler: Bundler, source: string, external: string[] = [], banner?: string): Promise<string> {
   const esm = bundler === 'esbuild-esm'
   const entry = join(project, `server-${Math.random().toString(36).slice(2)}.${esm ? 'mjs' : bundler === 'ncc' ? 'cjs' : 'js'}`)
   await writeFile(entry, source)
@@ -88,7 +93,7 @@ async function bundle(bundler: Bundler, source: string, external: string[] = [])
   folders.push(out)
   if (bundler === 'esbuild-esm' || bundler === 'esbuild-cjs') {
     const file = join(out, esm ? 'server.mjs' : 'server.cjs')
-    await build({ entryPoints: [entry], outfile: file, bundle: true, platform: 'node', format: esm ? 'esm' : 'cjs', external, logLevel: 'silent' })
+    await build({ entryPoints: [entry], outfile: file, bundle: true, platform: 'node', format: esm ? 'esm' : 'cjs', external, logLevel: 'silent', ...(banner ? { banner: { js: banner } } : {}) })
     return file
   }
   if (bundler === 'webpack') {
@@ -221,6 +226,21 @@ describe('a SQLite server bundled and run from a folder holding only the better-
   it('@vercel/ncc, boot-migrate/sqlite, from a URL', async () => {
     await expectSqliteMigrated(await bundle('ncc', servers.sqliteUrl('boot-migrate/sqlite', false), sqliteExternal))
   })
+})
+
+describeMysql('a MySQL/MariaDB server bundled and run from a folder with no node_modules', () => {
+  for (const bundler of ['esbuild-esm', 'esbuild-cjs'] as const)
+    it(`${bundler === 'esbuild-esm' ? 'esbuild, ESM' : 'esbuild, CommonJS'}, boot-migrate/mysql, from a URL (mysql2 bundled)`, async () => {
+      const url = await freshMysqlDatabase()
+      // mysql2 is CommonJS and requires Node.js built-ins: in ESM output esbuild needs a require, which it documents as this banner.
+      const file = await bundle(bundler, servers.mysqlUrl('boot-migrate/mysql', bundler === 'esbuild-esm'), [], bundler === 'esbuild-esm' ? ESM_REQUIRE : undefined)
+      const first = await run(file, { DATABASE_URL: url })
+      expect(first.code, first.output).toBe(0)
+      expect(first.result.applied).toEqual(['0001', '0002', '0003'])
+      const db = await mysqlClient(url)
+      expect((await db.query('select id from boot_migrate_history order by id'))[0]).toEqual([{ id: '0001' }, { id: '0002' }, { id: '0003' }])
+      expect((await db.query('select email from users'))[0]).toEqual([{ email: 'a@example.com' }])
+    })
 })
 
 describe('the per-dialect entry points', () => {
