@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { resolve } from 'node:path'
-import { createMigrator } from './migrator.js'
+import type { Dialects } from './dialects/open.js'
+import { createMigratorWith } from './migrator.js'
 import { optionsProblem } from './options.js'
 import type { MigrateOptions, MigrateResult } from './types.js'
 
@@ -55,26 +56,18 @@ function keyOf(o: MigrateOptions): { key: string; revisions: string | undefined 
   return { key: createHash('sha256').update(JSON.stringify(parts)).digest('base64'), revisions }
 }
 
-/**
- * Brings the database to the target, once per process: concurrent calls share one run and later calls get
- * its result without a query (serverless handlers can call it on every request).
- *
- * What is kept: the outcome of each successful run, keyed on every option except `logger` and `signal`
- * (a later call with another logger or signal gets the shared result; it does not start a run). A `migrations`
- * array is keyed on its length and each entry's fields, so one edited in place runs again (and is read again);
- * a `dir` is keyed on its path only: its files are read once per process. Runs with a `client`/`db` are
- * forgotten with that object; at most 64 URL runs are kept. A failed run is forgotten, so the next call
- * tries again; wrong options reject every time. Use `createMigrator(o).run()` to run unconditionally.
- */
-export function migrate(options: MigrateOptions): Promise<MigrateResult> {
-  if (optionsProblem(options)) return createMigrator(options).run()
+/** `migrate` of an entry point, with the dialects it carries: documented on index.ts's `migrate`. */
+export function migrateWith(dialects: Dialects, options: MigrateOptions): Promise<MigrateResult> {
+  if (optionsProblem(options)) return createMigratorWith(dialects, options).run()
   const owner = options.client ?? options.db
   let runs: Runs = byUrl
   if (owner !== null && (typeof owner === 'object' || typeof owner === 'function')) {
     runs = byClient.get(owner) ?? new Map()
     byClient.set(owner, runs)
   }
-  const { key, revisions } = keyOf(options)
+  const { key: optionsKey, revisions } = keyOf(options)
+  // Per entry point: boot-migrate/postgres given SQLite options fails, whatever boot-migrate did with them.
+  const key = `${dialects.entry} ${optionsKey}`
   let run = runs.get(key)
   if (!run) {
     let o = options
@@ -84,7 +77,7 @@ export function migrate(options: MigrateOptions): Promise<MigrateResult> {
       if (before !== undefined && before !== revisions) o = { ...options, migrations: [...options.migrations] }
       arrayKeys.set(options.migrations, revisions)
     }
-    run = createMigrator(o).run()
+    run = createMigratorWith(dialects, o).run()
     runs.set(key, run)
     if (runs === byUrl && byUrl.size > MAX_URL_RUNS) byUrl.delete(byUrl.keys().next().value!)
     const mine = run

@@ -1,3 +1,4 @@
+import type { Dialects } from './dialects/open.js'
 import { down } from './down.js'
 import { MigrationError, messageOf } from './errors.js'
 import { scrubError, scrubber, secretsOf, urlsOf } from './secrets.js'
@@ -42,7 +43,8 @@ export interface Migrator {
   on<E extends keyof MigratorEvents>(event: E, listener: (payload: MigratorEvents[E]) => void): () => void
 }
 
-export function createMigrator(options: MigrateOptions): Migrator {
+/** `createMigrator` of an entry point, with the dialects it carries. */
+export function createMigratorWith(dialects: Dialects, options: MigrateOptions): Migrator {
   // Wrong options never throw here: run() and every operation reject with this INVALID_OPTIONS error.
   const invalid = optionsProblem(options)
   const scrub = scrubber(secretsOf(options), urlsOf(options))
@@ -65,7 +67,7 @@ export function createMigrator(options: MigrateOptions): Migrator {
       }
     }
   }
-  const runner = createRunner(invalid ? {} : options, log, state, emit, signal)
+  const runner = createRunner(invalid ? {} : options, log, state, emit, signal, dialects)
 
   /** Every error leaves as a MigrationError without secrets: in its message, stack, properties and cause chain. */
   const failed = (e: unknown): MigrationError => {

@@ -3,7 +3,7 @@ import { applyGroup, type ApplyRun, type Direction } from './core/apply.js'
 import { acquireLock, commitRun } from './core/lock.js'
 import { validate } from './core/validate.js'
 import type { Dialect } from './dialects/dialect.js'
-import { openDialect } from './dialects/open.js'
+import { openDialect, type Dialects } from './dialects/open.js'
 import { MigrationError, messageOf } from './errors.js'
 import { dirtyAccount } from './failure.js'
 import { inTransactionWithRecord } from './core/apply.js'
@@ -55,7 +55,7 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, late]).finally(() => clearTimeout(timer))
 }
 
-export function createRunner(options: MigrateOptions, log: Log, state: HealthState, emit: Emit, signal: AbortSignal): Runner {
+export function createRunner(options: MigrateOptions, log: Log, state: HealthState, emit: Emit, signal: AbortSignal, dialects: Dialects): Runner {
   const status = (s: MigrationStatus) => void (state.status = s)
   const aborted = (during: string) => {
     if (signal.aborted) throw new MigrationError('ABORTED', `Stopped ${during}.`, { cause: signal.reason })
@@ -113,7 +113,7 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         ...(settings.pooler ? { pooler: settings.pooler } : {}),
         debug: (m) => log.debug(m),
         ...(options.db === undefined ? {} : { drizzleDb: { fullSchema: schemaOfDb(options.db) } }),
-      })
+      }, dialects)
       try {
         const revisions = await loadRevisions(
           options.migrations ? { migrations: options.migrations } : { dir: options.dir ?? './migrations', ...(settings.format ? { format: settings.format } : {}) },

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { PostgresType, Sql } from 'postgres'
-import { loadDriver } from './dialects/driver.js'
+import { loadPostgres } from './dialects/postgres-driver.js'
 import { MigrationError, messageOf } from './errors.js'
 import { redactUrl } from './secrets.js'
 
@@ -13,7 +13,7 @@ import { redactUrl } from './secrets.js'
  */
 export async function withScratchDatabase<T>(url: string, work: (scratchUrl: string) => Promise<T>): Promise<T> {
   if (/^postgres(ql)?:\/\//i.test(url)) {
-    const postgres = await loadDriver<(url: string, o: object) => Sql<Record<string, PostgresType>>>('postgres', 'PostgreSQL')
+    const postgres = (await loadPostgres()) as unknown as (url: string, o: object) => Sql<Record<string, PostgresType>>
     const admin = postgres(url, { max: 1, onnotice: () => undefined })
     const name = `boot_migrate_scratch_${randomBytes(4).toString('hex')}`
     try {

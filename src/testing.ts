@@ -1,6 +1,7 @@
+import { ALL_DIALECTS } from './dialects/all.js'
 import { openDialect } from './dialects/open.js'
 import { MigrationError } from './errors.js'
-import { createMigrator } from './migrator.js'
+import { createMigrator } from './index.js'
 import { settingsOf } from './options.js'
 import type { MigrateOptions } from './types.js'
 
@@ -11,7 +12,7 @@ export interface RoundTripResult {
 
 async function snapshot(options: MigrateOptions): Promise<string[]> {
   const s = settingsOf(options)
-  const dialect = await openDialect(options, { table: s.table, schema: s.schema, instanceId: s.instanceId, ddlLockTimeout: s.ddlLockTimeout, lockStale: s.lockStale, debug: () => undefined })
+  const dialect = await openDialect(options, { table: s.table, schema: s.schema, instanceId: s.instanceId, ddlLockTimeout: s.ddlLockTimeout, lockStale: s.lockStale, debug: () => undefined }, ALL_DIALECTS)
   try {
     return await dialect.schemaSnapshot()
   } finally {

@@ -173,7 +173,7 @@ describe('databases that need no lock folder, and the lock options', () => {
     memory.close()
   })
 
-  it('rejects a lockStale below what proper-lockfile honours', async () => {
+  it('rejects a lockStale below 2000 ms, the least a refresh every second can keep fresh', async () => {
     const dir = await tempDir()
     const error = await fail(createMigrator({ url: `sqlite:${join(dir, 'a.db')}`, dir, lockStale: 500, ...quiet }).run())
     expect(error).toMatchObject({ code: 'INVALID_OPTIONS' })

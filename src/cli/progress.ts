@@ -1,5 +1,5 @@
 import { hostname } from 'node:os'
-import { loadDriver } from '../dialects/driver.js'
+import { loadPostgres } from '../dialects/postgres-driver.js'
 import type { Migrator } from '../migrator.js'
 import type { MigrateOptions } from '../types.js'
 import { clearLive, errLine, jsonLine, liveLine } from './output.js'
@@ -53,7 +53,7 @@ export function progress(migrator: Migrator, o: MigrateOptions, json: boolean): 
     if (!pg) return undefined
     try {
       if (!sql) {
-        const postgres = await loadDriver<(url: string, o: object) => Sql>('postgres', 'PostgreSQL')
+        const postgres = (await loadPostgres()) as unknown as (url: string, o: object) => Sql
         sql = postgres(url!, { max: 1, connect_timeout: 5, idle_timeout: 0, fetch_types: false, onnotice: () => undefined, connection: { application_name: 'boot-migrate progress' } })
       }
       const [row] = await sql`

@@ -1,15 +1,18 @@
 import { MigrationError, messageOf } from '../errors.js'
 
-/** Imports an optional peer dependency on first use, so a bundle carries only the driver it needs. */
-const loaded = new Map<string, unknown>()
+/**
+ * Optional peer dependencies are imported on first use, each by a function of its dialect's `*-driver.ts` written
+ *
+ *   try { return driverOf(await import('postgres')) } catch (e) { throw driverMissing('postgres', 'PostgreSQL', e) }
+ *
+ * A literal specifier is what a bundler follows (`import(variable)` is followed by none, so it failed in every
+ * bundle), and an import lexically inside `try` is what esbuild and webpack accept when the package is not
+ * installed: a warning at build time, this error at run time. Each import lives in its own dialect's file, so a
+ * bundle of one dialect never references another's driver (a CommonJS build is not tree-shaken).
+ */
+export const driverOf = <T>(mod: unknown): T => ((mod as { default?: T }).default ?? mod) as T
 
-export async function loadDriver<T>(pkg: string, database: string): Promise<T> {
-  if (loaded.has(pkg)) return loaded.get(pkg) as T
-  try {
-    const mod = (await import(pkg)) as { default?: T }
-    loaded.set(pkg, mod.default ?? mod)
-    return (mod.default ?? mod) as T
-  } catch (e) {
-    throw new MigrationError('DRIVER_MISSING', `${database} needs the "${pkg}" package: npm install ${pkg} (${messageOf(e)})`, { cause: e })
-  }
-}
+export const driverMissing = (pkg: string, database: string, e: unknown): MigrationError =>
+  new MigrationError('DRIVER_MISSING', `${database} needs the "${pkg}" package: npm install ${pkg.replace(/(^@[^/]+\/[^/]+|^[^@/][^/]*).*$/, '$1')} (${messageOf(e)})`, {
+    cause: e,
+  })

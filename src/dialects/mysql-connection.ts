@@ -3,7 +3,7 @@ import { MigrationError } from '../errors.js'
 import { splitStatements, type SqlSyntax } from '../revisions/split.js'
 import type { MigrationContext } from '../types.js'
 import type { DialectConfig } from './dialect.js'
-import { loadDriver } from './driver.js'
+import { loadDrizzleMysql } from './mysql-driver.js'
 
 /** The parts of a mysql2/promise connection we use (a Connection or a PoolConnection). */
 export interface MyConn {
@@ -115,7 +115,7 @@ export async function myConnection(conn: MyConn, c: MyConnectionConfig): Promise
   const drizzleOf = async () => {
     const d = c.config.drizzleDb
     if (!d) return undefined
-    const { drizzle } = await loadDriver<{ drizzle(c: unknown, o: object): unknown }>('drizzle-orm/mysql2', 'drizzle-orm')
+    const { drizzle } = await loadDrizzleMysql()
     return drizzle(conn, { schema: d.fullSchema, mode: 'default' })
   }
 

@@ -8,6 +8,8 @@ import type { Dialect, DialectConfig } from './dialect.js'
 import { classifyMy, myConnection, rowsOf, type MyConn } from './mysql-connection.js'
 import { atomicDdl, mySchemaDigest, mySchemaSnapshot } from './mysql-schema.js'
 
+export { isMysqlClient } from './mysql-client.js'
+
 /** Backtick identifiers, `#` comments, backslash escapes in strings, BEGIN … END compound statements; no dollar quotes. */
 export const MYSQL_SYNTAX: SqlSyntax = { dollarQuotes: false, brackets: false, nestedComments: false, hashComments: true, backslashEscapes: true, compoundBodies: true }
 
@@ -74,19 +76,13 @@ const promised = (c: unknown): unknown => {
   return !isPromiseApi && typeof o.promise === 'function' ? (o.promise as () => unknown).call(c) : c
 }
 
-/** Whether a value is a mysql2 Pool or Connection (promise or callback API). */
-export function isMysqlClient(c: unknown): boolean {
-  if (typeof c !== 'object' || c === null) return false
-  const o = c as Record<string, unknown>
-  const config = (o.config ?? (o.connection as Record<string, unknown> | undefined)?.config ?? (o.pool as Record<string, unknown> | undefined)?.config) as Options | undefined
-  return typeof o.query === 'function' && typeof o.execute === 'function' && !!config && (typeof o.getConnection === 'function' || typeof o.beginTransaction === 'function')
-}
-
 /** mariadb:// is the same protocol. */
 const normalUrl = (url: string) => url.replace(/^mariadb:\/\//i, 'mysql://')
 
 export async function mysqlDialect(target: { url?: string; client?: unknown; migrationUrl?: string }, config: DialectConfig): Promise<Dialect> {
-  const mysql = await loadMysql()
+  // With the app's client, mysql2 is imported only for connections of our own (the lock on a Connection client,
+  // KILL QUERY): a no-op boot imports nothing.
+  let driver = target.client === undefined ? await loadMysql() : undefined
   const ours: Options = {
     connectTimeout: Math.max(1000, Math.min(10_000, config.connectTimeout ?? 10_000)),
     multipleStatements: false,
@@ -97,13 +93,14 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
   const isPool = !!client && typeof (client as MyPool).getConnection === 'function'
   const clientOptions = client ? optionsOf(isPool ? (client as MyPool).pool?.config?.connectionConfig : (client as MyConn).connection?.config) : undefined
   /** How our own connections connect: the migration URL, the URL, or the client's settings. */
-  const dedicated = (): Promise<MyConn> => {
+  const dedicated = async (): Promise<MyConn> => {
     const url = target.migrationUrl ?? target.url
+    const mysql = (driver ??= await loadMysql())
     return (url ? mysql.createConnection({ uri: normalUrl(url), ...ours }) : mysql.createConnection({ ...clientOptions, ...ours })) as unknown as Promise<MyConn>
   }
   let appPool: MyPool | undefined
   const app = (): MyPool | MyConn =>
-    client ?? (appPool ??= mysql.createPool({ uri: normalUrl(target.url!), ...ours, connectionLimit: 2, maxIdle: 1, idleTimeout: 10_000 }) as unknown as MyPool)
+    client ?? (appPool ??= driver!.createPool({ uri: normalUrl(target.url!), ...ours, connectionLimit: 2, maxIdle: 1, idleTimeout: 10_000 }) as unknown as MyPool)
   const display = redactUrl(target.migrationUrl ?? target.url ?? describe(clientOptions ?? {}))
   const database = config.schema !== 'public' ? config.schema : undefined
   const table = database ? `${quoteIdent(database)}.${quoteIdent(config.table)}` : quoteIdent(config.table)

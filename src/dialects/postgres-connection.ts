@@ -4,7 +4,7 @@ import type { MigrationContext } from '../types.js'
 import { splitStatements } from '../revisions/split.js'
 import { copyStdio } from '../revisions/transaction-control.js'
 import { MigrationError } from '../errors.js'
-import { loadDriver } from './driver.js'
+import { loadDrizzlePostgres } from './postgres-driver.js'
 import type { DialectConfig } from './dialect.js'
 
 export type AnySql = Sql<Record<string, PostgresType>>
@@ -146,7 +146,7 @@ export async function pgConnection(p: Pool, c: PgConnectionConfig): Promise<Conn
   const drizzleOf = async (client: AnySql) => {
     const d = c.config.drizzleDb
     if (!d) return undefined
-    const { drizzle } = await loadDriver<{ drizzle(c: AnySql, o: object): unknown }>('drizzle-orm/postgres-js', 'drizzle-orm')
+    const { drizzle } = await loadDrizzlePostgres()
     return drizzle(client, { schema: d.fullSchema })
   }
 

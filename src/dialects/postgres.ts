@@ -5,8 +5,8 @@ import { historyStatements } from '../core/history.js'
 import { renderScript, sqlLiteral } from '../script.js'
 import type { SqlSyntax } from '../revisions/split.js'
 import type { Dialect, DialectConfig } from './dialect.js'
-import { loadDriver } from './driver.js'
 import { classifyPg, pgConnection, pool, type AnySql, type PgOptions, type Pool } from './postgres-connection.js'
+import { loadPostgres, type PostgresFactory } from './postgres-driver.js'
 import { pgSchemaSnapshot } from './postgres-schema.js'
 import { transactionScoped } from '../core/transaction-lock.js'
 import { hostOf, pgTransactionLock, poolerHint } from './postgres-pooler.js'
@@ -61,7 +61,10 @@ function optionsOf(client: AnySql): PgOptions {
 }
 
 export async function postgresDialect(target: { url?: string; client?: AnySql; migrationUrl?: string }, config: DialectConfig): Promise<Dialect> {
-  const postgres = await loadDriver<(o: PgOptions | string, o2?: PgOptions) => AnySql>('postgres', 'PostgreSQL')
+  // With the app's client, postgres.js is imported only when there is work, for the dedicated connection (its
+  // `sql` does not expose its constructor): a no-op boot imports nothing.
+  let driver = target.client ? undefined : await loadPostgres()
+  const postgres: PostgresFactory = (a, b) => driver!(a, b)
   const onnotice = (n: { message?: string }) => config.debug(`notice: ${n.message ?? ''}`)
   const application_name = `boot-migrate ${config.instanceId}`.slice(0, 63)
   // Through a transaction pooler: no named prepared statements (PgBouncer before 1.21 cannot route them), and with
@@ -156,6 +159,7 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
         `boot-migrate script for ${display}`,
       ),
     async connect() {
+      driver ??= await loadPostgres()
       const p =
         shared?.() ??
         open(target.migrationUrl || target.url ? fromUrl((target.migrationUrl ?? target.url)!) : (o) => postgres({ ...optionsOf(target.client!), ...o, connection: { ...optionsOf(target.client!).connection, application_name } }))

@@ -3,7 +3,7 @@ import { StatementFailure, type Connection, type Executor } from '../core/connec
 import { MigrationError } from '../errors.js'
 import { splitStatements, type SqlSyntax } from '../revisions/split.js'
 import type { DrizzleDb } from './dialect.js'
-import { loadDriver } from './driver.js'
+import { loadDrizzleSqlite } from './sqlite-driver.js'
 import type { MigrationLock } from './sqlite-lock.js'
 
 export const SQLITE_SYNTAX: SqlSyntax = { dollarQuotes: false, brackets: true, nestedComments: false }
@@ -145,7 +145,7 @@ export function sqliteConnection(
         sql: db,
         // A drizzle database on the migration connection: its queries are part of the revision's transaction.
         db: opts.drizzleDb
-          ? (await loadDriver<{ drizzle(c: Database, o: object): unknown }>('drizzle-orm/better-sqlite3', 'drizzle-orm')).drizzle(db, {
+          ? (await loadDrizzleSqlite()).drizzle(db, {
               schema: opts.drizzleDb.fullSchema,
             })
           : undefined,

@@ -1,8 +1,8 @@
+import { randomUUID } from 'node:crypto'
 import { readFileSync, rmdirSync, statSync, unlinkSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { join, resolve, sep } from 'node:path'
+import { join, resolve } from 'node:path'
 import { Worker } from 'node:worker_threads'
-import { MigrationError, messageOf } from '../errors.js'
+import { MigrationError } from '../errors.js'
 
 /** The migration lock of one SQLite file, as a session uses it. */
 export interface MigrationLock {
@@ -21,60 +21,103 @@ export interface LockOwner {
 }
 
 /**
- * The worker that holds the lock through proper-lockfile. It runs in its own thread because better-sqlite3
- * blocks the main thread for as long as a statement runs: a lock refreshed from there would go stale under
- * a long CREATE INDEX, and another process would take it over while the revision is still running.
- * The owner file is written inside the lock folder right after mkdir, before proper-lockfile first reads the
- * folder's mtime (adding a file later would change that mtime and make proper-lockfile think it was taken over).
+ * The thread that holds the lock folder `<database>.lock`: mkdir takes it (atomic on every file system SQLite
+ * supports), the folder's mtime is refreshed every `update` ms, and a folder whose mtime is older than `stale`
+ * is taken over (removed and made again). It runs on its own thread because better-sqlite3 blocks the main
+ * thread for as long as a statement runs: a lock refreshed from there would go stale under a long CREATE INDEX,
+ * and another process would take it over while the revision is still running.
+ *
+ * The lock is ours while the `owner` file inside holds our token: a refresh that finds another token, or no
+ * folder, or that comes later than `stale` after the previous one (the process was paused, so someone may have
+ * taken the folder over meanwhile), marks the lock lost, which the main thread reads right before COMMIT.
+ *
+ * Inline source with node: built-ins only, so that a bundle needs nothing on disk for it (a worker file would be
+ * a path that not every bundler rewrites). It runs as a script or as a module (a worker inherits flags such as
+ * --input-type=module): import() works in both.
  */
 const WORKER_SOURCE = `
-// Runs as a script or as a module (the worker inherits flags such as --input-type=module): import() works in both.
 ;(async () => {
   const { parentPort, workerData } = await import('node:worker_threads')
-  const fs = (await import('node:fs')).default
-  const path = (await import('node:path')).default
-  const { createRequire } = await import('node:module')
-  const lost = new Int32Array(workerData.lost)
-  const ownerFile = (dir) => path.join(dir, 'owner')
-  const lockFs = Object.assign({}, fs, {
-    mkdir(dir, cb) {
-      fs.mkdir(dir, (err) => {
-        if (!err) try { fs.writeFileSync(ownerFile(dir), workerData.owner) } catch {}
-        cb(err)
-      })
-    },
-    rmdir(dir, cb) {
-      fs.unlink(ownerFile(dir), () => fs.rmdir(dir, cb))
-    },
-  })
-  let lockfile
-  let release
-  try {
-    lockfile = createRequire(path.join(process.cwd(), 'noop.js'))(workerData.module)
-  } catch (e) {
-    parentPort.postMessage({ type: 'error', code: 'DRIVER_MISSING', message: String((e && e.message) || e) })
-    return
+  const fs = await import('node:fs')
+  const { join } = await import('node:path')
+  const { dir, token, owner, stale, update } = workerData
+  const lost = new Int32Array(workerData.state, 0, 1)
+  const refreshed = new BigInt64Array(workerData.state, 8, 1)
+  const ownerFile = join(dir, 'owner')
+  let timer
+  const message = (e) => String((e && e.message) || e)
+  const ours = () => {
+    try {
+      return JSON.parse(fs.readFileSync(ownerFile, 'utf8')).token === token
+    } catch {
+      return false
+    }
   }
-  parentPort.on('message', async (m) => {
+  const touch = () => {
+    const now = new Date()
+    fs.utimesSync(dir, now, now)
+    Atomics.store(refreshed, 0, BigInt(now.getTime()))
+  }
+  const lose = (why) => {
+    clearInterval(timer)
+    timer = undefined
+    Atomics.store(lost, 0, 1)
+    parentPort.postMessage({ type: 'lost', message: why })
+  }
+  const refresh = () => {
+    const late = Date.now() - Number(Atomics.load(refreshed, 0))
+    if (late > stale) return lose('it went ' + late + ' ms without a refresh (lockStale ' + stale + ' ms): was this process paused?')
+    if (!ours()) return lose('its owner file names another process, or the lock folder is gone')
+    try {
+      touch()
+    } catch (e) {
+      lose('refreshing it failed: ' + message(e))
+    }
+  }
+  const remove = () => {
+    try { fs.unlinkSync(ownerFile) } catch (e) { if (e.code !== 'ENOENT') throw e }
+    try { fs.rmdirSync(dir) } catch (e) { if (e.code !== 'ENOENT') throw e }
+  }
+  const take = (retry) => {
+    try {
+      fs.mkdirSync(dir)
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e
+      let mtime
+      try {
+        mtime = fs.statSync(dir).mtimeMs
+      } catch (e2) {
+        if (e2.code === 'ENOENT' && retry) return take(false)
+        throw e2
+      }
+      if (!retry || Date.now() - mtime <= stale) return false
+      remove()
+      return take(false)
+    }
+    try {
+      fs.writeFileSync(ownerFile, owner)
+      touch()
+    } catch (e) {
+      // Another process took the folder over between our mkdir and now (it judged the old one stale): theirs.
+      if (e.code === 'ENOENT') return false
+      throw e
+    }
+    Atomics.store(lost, 0, 0)
+    timer = setInterval(refresh, update)
+    return true
+  }
+  parentPort.on('message', (m) => {
     if (m === 'try') {
       try {
-        release = await lockfile.lock(workerData.file, {
-          realpath: false,
-          retries: 0,
-          stale: workerData.stale,
-          fs: lockFs,
-          onCompromised(err) {
-            Atomics.store(lost, 0, 1)
-            parentPort.postMessage({ type: 'lost', message: String((err && err.message) || err) })
-          },
-        })
-        parentPort.postMessage({ type: 'locked' })
+        parentPort.postMessage({ type: take(true) ? 'locked' : 'busy' })
       } catch (e) {
-        parentPort.postMessage(e && e.code === 'ELOCKED' ? { type: 'busy' } : { type: 'error', code: e && e.code, message: String((e && e.message) || e) })
+        parentPort.postMessage({ type: 'error', code: e && e.code, message: message(e) })
       }
     } else if (m === 'release') {
-      try { if (release) await release() } catch {}
-      release = undefined
+      const held = timer !== undefined
+      clearInterval(timer)
+      timer = undefined
+      try { if (held && ours()) remove() } catch {}
       parentPort.postMessage({ type: 'released' })
     }
   })
@@ -83,41 +126,33 @@ const WORKER_SOURCE = `
 
 type Reply = { type: 'locked' | 'busy' | 'released' } | { type: 'error'; code?: string; message: string }
 
-const importModule = (specifier: string): Promise<unknown> => import(specifier)
-
-/**
- * Where proper-lockfile is, found without running it on this thread: it installs signal-exit, whose
- * SIGTERM handler kills an app that registered its own with process.once (once that one is removed, it
- * re-raises the signal). A side-effect-free file of the package is imported instead, as this bundle would
- * resolve it, and its path read from the CommonJS cache (no import.meta, which the CJS build lacks).
- */
-async function lockfileModule(): Promise<string> {
+/** Whether the owner file in `lockDir` carries `token`: read on the main thread, synchronously, right before COMMIT. */
+const ownedBy = (lockDir: string, token: string): boolean => {
   try {
-    await importModule('proper-lockfile/lib/mtime-precision.js')
-  } catch (e) {
-    throw new MigrationError('DRIVER_MISSING', `Locking a SQLite database needs the "proper-lockfile" package: npm install proper-lockfile (${messageOf(e)})`, {
-      cause: e,
-    })
+    return (JSON.parse(readFileSync(join(lockDir, 'owner'), 'utf8')) as { token?: unknown }).token === token
+  } catch {
+    return false
   }
-  const cache = createRequire(join(process.cwd(), 'noop.js')).cache
-  const probe = `${sep}proper-lockfile${sep}lib${sep}mtime-precision.js`
-  const found = Object.keys(cache).find((k) => k.endsWith(probe))
-  return found ? join(found, '..', '..', 'index.js') : 'proper-lockfile'
 }
 
 /** A lock folder `<database>.lock` next to the database file, stale after `stale` ms without a refresh. */
 export async function fileLock(dbPath: string, options: { stale: number; owner: LockOwner; display: string }): Promise<MigrationLock> {
-  const lockfilePath = await lockfileModule()
   const file = resolve(dbPath)
   const lockDir = `${file}.lock`
-  const flag = new Int32Array(new SharedArrayBuffer(4))
+  const token = randomUUID()
+  // [0]: set by the lock thread when the lock is lost; [8..16]: when it last refreshed the folder (ms since the epoch).
+  const state = new SharedArrayBuffer(16)
+  const flag = new Int32Array(state, 0, 1)
+  const refreshed = new BigInt64Array(state, 8, 1)
+  // As proper-lockfile did: refreshed every stale/2, at most once a second.
+  const update = Math.max(1000, Math.floor(options.stale / 2))
   let lostReason: string | undefined
   let worker: Worker | undefined
   let waiting: { resolve(r: Reply): void; reject(e: unknown): void } | undefined
   let held = false
   // An app that exits while migrating leaves no lock for the others to wait out (a crash does, until lockStale).
   const dropOnExit = () => {
-    if (!held || lostReason || Atomics.load(flag, 0)) return
+    if (!held || lostReason || Atomics.load(flag, 0) || !ownedBy(lockDir, token)) return
     try {
       unlinkSync(join(lockDir, 'owner'))
     } catch {}
@@ -130,17 +165,18 @@ export async function fileLock(dbPath: string, options: { stale: number; owner: 
     const w = new Worker(WORKER_SOURCE, {
       eval: true,
       workerData: {
-        module: lockfilePath,
-        file,
+        dir: lockDir,
+        token,
         stale: options.stale,
-        lost: flag.buffer,
-        owner: JSON.stringify({ ...options.owner, since: new Date().toISOString() }),
+        update,
+        state,
+        owner: JSON.stringify({ ...options.owner, since: new Date().toISOString(), token }),
       },
       stdout: false,
       stderr: false,
     })
     w.on('message', (m: Reply | { type: 'lost'; message: string }) => {
-      if (m.type === 'lost') lostReason ??= `proper-lockfile reports the lock compromised: ${m.message}`
+      if (m.type === 'lost') lostReason ??= `the lock was lost: ${m.message}`
       else {
         waiting?.resolve(m)
         waiting = undefined
@@ -171,28 +207,30 @@ export async function fileLock(dbPath: string, options: { stale: number; owner: 
   return {
     async tryLock() {
       const r = await ask('try')
-      if (r.type === 'error') {
-        if (r.code === 'DRIVER_MISSING')
-          throw new MigrationError('DRIVER_MISSING', `Locking a SQLite database needs the "proper-lockfile" package: npm install proper-lockfile (${r.message})`)
+      if (r.type === 'error')
         throw new MigrationError(
           'MIGRATION_FAILED',
           `Cannot create the migration lock ${lockDir} next to ${options.display}: ${r.message}. ` +
             'The folder of the database must be writable by every process that migrates it. Nothing was applied.',
         )
-      }
       held = r.type === 'locked'
       if (held) {
-        Atomics.store(flag, 0, 0)
         lostReason = undefined
         process.once('exit', dropOnExit)
       }
       return held
     },
-    lost: () =>
-      (held &&
-        (lostReason ??
-          (Atomics.load(flag, 0) ? `its lock file was taken over after going ${options.stale} ms without a refresh: was this process paused?` : undefined))) ||
-      undefined,
+    // Asked right before COMMIT, so checked here and now as well as by the lock thread: a process paused past lockStale
+    // and resumed may reach COMMIT before its lock thread runs again.
+    lost() {
+      if (!held) return undefined
+      if (lostReason) return lostReason
+      if (Atomics.load(flag, 0)) return `its lock folder was taken over after going ${options.stale} ms without a refresh: was this process paused?`
+      const late = Date.now() - Number(Atomics.load(refreshed, 0))
+      if (late > options.stale) return `its lock folder went ${late} ms without a refresh (lockStale ${options.stale} ms), so another process may have taken it over: was this process paused?`
+      if (!ownedBy(lockDir, token)) return `its lock folder ${lockDir} was taken over by another process`
+      return undefined
+    },
     holder: async () => describeHolder(lockDir, options.stale),
     async release() {
       const w = worker

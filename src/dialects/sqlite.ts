@@ -1,19 +1,18 @@
 import { accessSync, constants, mkdirSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { dirname, resolve } from 'node:path'
-import type BetterSqlite3 from 'better-sqlite3'
 import type { Database } from 'better-sqlite3'
 import { MigrationError, messageOf } from '../errors.js'
 import { historyStatements } from '../core/history.js'
 import type { Dialect, DialectConfig } from './dialect.js'
-import { loadDriver } from './driver.js'
+import { loadBetterSqlite3, type SqliteDriver } from './sqlite-driver.js'
 import { isBusy, SQLITE_SYNTAX, sqliteConnection } from './sqlite-connection.js'
 import { fileLock, memoryLock, type LockOwner } from './sqlite-lock.js'
 import { sqliteSchemaSnapshot } from './sqlite-schema.js'
 import { sqliteScript } from './sqlite-script.js'
 import type { SqliteFile } from './sqlite-url.js'
 
-type Driver = typeof BetterSqlite3
+type Driver = SqliteDriver
 type SqliteError = Error & { code?: string }
 
 const NON_TRANSACTIONAL: Array<[RegExp, string]> = [
@@ -57,7 +56,7 @@ export async function sqliteDialect(
   }
   const main: { db: Database; file: SqliteFile; own: boolean } = client
     ? { db: client, file: fileOf(client), own: false }
-    : { db: open(await loadDriver<Driver>('better-sqlite3', 'SQLite'), target.file!, config), file: target.file!, own: true }
+    : { db: open(await loadBetterSqlite3(), target.file!, config), file: target.file!, own: true }
   const display = describe(main.file)
   const history = historyStatements({
     table,
@@ -126,7 +125,7 @@ export async function sqliteDialect(
     const file = target.migrationFile ?? main.file
     writable(file, main.db, !!target.migrationFile)
     if (!target.migrationFile && (main.own || file.memory)) return { db: main.db, file, own: false }
-    const driver = (client?.constructor as Driver | undefined) ?? (await loadDriver<Driver>('better-sqlite3', 'SQLite'))
+    const driver = (client?.constructor as Driver | undefined) ?? (await loadBetterSqlite3())
     return { db: open(driver, file, config), file, own: true }
   }
 }

@@ -251,7 +251,8 @@ function refuseOtherTools(text: string, file: string) {
 async function importModule(path: string, file: string): Promise<RevisionInput> {
   let mod: Record<string, unknown>
   try {
-    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>
+    // A file on disk at run time, never part of a bundle: webpack (and ncc) would otherwise replace this import.
+    mod = (await import(/* webpackIgnore: true */ pathToFileURL(path).href)) as Record<string, unknown>
   } catch (e) {
     const hint = /\.[cm]?ts$/.test(path) ? ' (a .ts revision needs a TypeScript-aware runtime such as tsx, or compile it to .js)' : ''
     throw new MigrationError('INVALID_REVISION', `${file}: cannot import: ${messageOf(e)}${hint}`, { file, cause: e })

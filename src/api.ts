@@ -1,0 +1,26 @@
+// What every entry point exports besides its `migrate` and `createMigrator` (index.ts, entries/*.ts).
+export type { Migrator } from './migrator.js'
+export { MigrationError, isMigrationError, type MigrationErrorCode, type MigrationErrorDetails } from './errors.js'
+export type {
+  AppliedRevision,
+  DownOptions,
+  DownResult,
+  Awaitable,
+  DialectName,
+  HealthSnapshot,
+  LocalRevision,
+  Logger,
+  MigrateOptions,
+  MigrateResult,
+  MigrationContext,
+  MigrationFn,
+  MigrationFormat,
+  MigrationStatus,
+  MigratorEvents,
+  Resolution,
+  RevisionInput,
+  BundledRevision,
+  BundledStatement,
+  RevisionStatus,
+  StatusReport,
+} from './types.js'

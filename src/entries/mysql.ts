@@ -1,0 +1,20 @@
+import type { Dialects } from '../dialects/open.js'
+import { mysqlDialect } from '../dialects/mysql.js'
+import { migrateWith } from '../memo.js'
+import { createMigratorWith, type Migrator } from '../migrator.js'
+import type { MigrateOptions, MigrateResult } from '../types.js'
+
+export * from '../api.js'
+
+/** MySQL and MariaDB only, imported statically: a bundle of this entry point holds no other database's code. */
+const DIALECTS: Dialects = { entry: 'boot-migrate/mysql', mysql: mysqlDialect }
+
+/** `migrate` of `boot-migrate`, for MySQL and MariaDB only (see the README, "Bundling"). */
+export function migrate(options: MigrateOptions): Promise<MigrateResult> {
+  return migrateWith(DIALECTS, options)
+}
+
+/** `createMigrator` of `boot-migrate`, for MySQL and MariaDB only. */
+export function createMigrator(options: MigrateOptions): Migrator {
+  return createMigratorWith(DIALECTS, options)
+}

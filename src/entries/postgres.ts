@@ -1,0 +1,20 @@
+import type { Dialects } from '../dialects/open.js'
+import { postgresDialect } from '../dialects/postgres.js'
+import { migrateWith } from '../memo.js'
+import { createMigratorWith, type Migrator } from '../migrator.js'
+import type { MigrateOptions, MigrateResult } from '../types.js'
+
+export * from '../api.js'
+
+/** PostgreSQL only, imported statically: a bundle of this entry point holds no other database's code. */
+const DIALECTS: Dialects = { entry: 'boot-migrate/postgres', postgres: postgresDialect }
+
+/** `migrate` of `boot-migrate`, for PostgreSQL only (see the README, "Bundling"). */
+export function migrate(options: MigrateOptions): Promise<MigrateResult> {
+  return migrateWith(DIALECTS, options)
+}
+
+/** `createMigrator` of `boot-migrate`, for PostgreSQL only. */
+export function createMigrator(options: MigrateOptions): Migrator {
+  return createMigratorWith(DIALECTS, options)
+}
