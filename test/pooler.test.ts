@@ -242,7 +242,7 @@ describe.skipIf(!binary)('through PgBouncer in transaction mode, without pooler 
     expect((error as Error).message).toMatch(/is not a session: its statements ran on two server connections \(backend \d+, then \d+\)/)
     expect((error as Error).message).toContain("Pass pooler: 'transaction' (--pooler transaction), or migrationUrl with a direct connection.")
     const check = client(direct)
-    expect(await check`select count(*)::int as n from pg_locks where locktype = 'advisory'`).toEqual([{ n: 0 }])
+    expect(await check`select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`).toEqual([{ n: 0 }])
     expect(await check`select to_regclass('public.a') as a`).toEqual([{ a: null }])
 
     // The same pooler in pooler mode.

@@ -130,7 +130,18 @@ async function inTransaction(run: ApplyRun, group: Revision[], direction: Direct
         conn.transaction(
           async (tx) => {
             const durations: number[] = []
-            for (const rev of group) {
+            for (const [i, rev] of group.entries()) {
+              // Between revisions sharing a transaction (SQLite batches them), a stop() that came during a synchronous
+              // statement is seen here: the whole transaction rolls back rather than commit revisions after the stop.
+              if (i > 0) {
+                await turn()
+                if (run.signal.aborted)
+                  throw new MigrationError(
+                    'ABORTED',
+                    `Stopped before ${direction === 'up' ? 'applying' : 'reverting'} ${label(rev)}; the transaction it shared with ${group.slice(0, i).map(label).join(', ')} was rolled back: none of them changed.`,
+                    { revision: rev.id, file: rev.source },
+                  )
+              }
               at = { rev }
               run.started(rev, direction)
               const t0 = performance.now()
