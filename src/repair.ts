@@ -77,7 +77,7 @@ async function resume(
     })
   // A statement recorded as starting: the schema says whether it completed (then it counts as applied and its text is
   // checked like theirs) or not (then its record goes and it runs again).
-  const settled = await settleStarted(conn, dialect, progress)
+  const settled = await settleStarted(conn, dialect, progress, step.statements)
   const hashes = progress.started && settled ? [...progress.hashes, progress.started.hash] : progress.hashes
   if (progress.started && !settled) await conn.query(dialect.history.progress.forget, [id, progress.started.step])
   const done = hashes.length

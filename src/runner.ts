@@ -13,7 +13,7 @@ import type { Log } from './log.js'
 import { clientOfDb, schemaOfDb, settingsOf, type Settings } from './options.js'
 import type { HistoryRow } from './plan.js'
 import { loadRevisions } from './revisions/load.js'
-import { label, type Revision } from './revisions/revision.js'
+import { label, stepOf, type Revision } from './revisions/revision.js'
 import type { MigrateOptions, MigratorEvents, MigrationStatus } from './types.js'
 import { jitter, sleep } from './wait.js'
 
@@ -195,9 +195,10 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
       const first = running[0]!.id
       const rev = revisions.find((x) => x.id === first)
       const progress = await readProgress(conn, dialect, first).catch(() => null)
-      const settled = progress ? await settleStarted(conn, dialect, progress).catch(() => undefined) : undefined
+      const step = rev && progress ? stepOf(rev, progress.direction) : undefined
+      const settled = progress && step?.kind === 'sql' ? await settleStarted(conn, dialect, progress, step.statements).catch(() => undefined) : undefined
       // Where the server's DDL is atomic, such a statement is recorded as starting before it runs.
-      const recordsFirst = !!dialect.schemaDigest && (await dialect.schemaDigest(conn).catch(() => undefined)) !== undefined
+      const recordsFirst = !!dialect.schemaDigest && (await dialect.schemaDigest(conn, '').catch(() => undefined)) !== undefined
       const others = running.slice(1).map((r) => {
         const x = revisions.find((y) => y.id === r.id)
         return x ? `${label(x)} (${x.source})` : r.id

@@ -1,3 +1,4 @@
+import { namesIn } from '../src/dialects/mysql-schema.js'
 // MySQL's lexical rules in the splitter, and what the dialect says about its statements: no database needed.
 import { describe, expect, it } from 'vitest'
 import { implicitCommit, MYSQL_SYNTAX, mysqlLockName } from '../src/dialects/mysql.js'
@@ -56,5 +57,18 @@ describe('MySQL statements', () => {
     const long = mysqlLockName('a'.repeat(64), 'boot_migrate_history')
     expect(long).toHaveLength(64)
     expect(long).not.toBe(mysqlLockName('b'.repeat(64), 'boot_migrate_history'))
+  })
+})
+
+describe('the names a DDL statement could touch (what the schema digest before it reads)', () => {
+  it('lists words and backquoted identifiers as written and in lower case, so the digest reads only those objects', () => {
+    const names = namesIn('ALTER TABLE `Order Items` ADD CONSTRAINT fk_o FOREIGN KEY (order_id) REFERENCES Orders (id)')!
+    expect(names).toEqual(expect.arrayContaining(['Order Items', 'order items', 'fk_o', 'order_id', 'Orders', 'orders', 'id']))
+    expect(namesIn('create table `a``b` (x int)')).toContain('a`b')
+    expect(namesIn('create index zaehler_ix on zähler (wert)')).toEqual(expect.arrayContaining(['zaehler_ix', 'zähler', 'wert']))
+  })
+
+  it('gives up listing (the whole schema is read) for a statement naming too many things', () => {
+    expect(namesIn(`create procedure p() begin ${Array.from({ length: 500 }, (_, i) => `set @v${i} = ${i};`).join(' ')} end`)).toBeUndefined()
   })
 })

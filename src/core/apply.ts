@@ -312,7 +312,7 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
         const write = async () => {
           // A failed read of the catalog (MariaDB's information_schema uses temporary tables) costs only exactness:
           // the statement is then recorded after it completes, as on servers without atomic DDL.
-          const before = await dialect.schemaDigest!(conn).catch((e: unknown) => {
+          const before = await dialect.schemaDigest!(conn, st.text).catch((e: unknown) => {
             if (dialect.classify(e) === 'connection-lost' || conn.lost()) throw e
             run.log.warn(`${label(rev)}: reading the schema's digest before statement ${k + 1} failed (${messageOf(e)}); it is recorded after it completes instead`)
             return undefined

@@ -218,8 +218,15 @@ export async function writeClearing(conn: Connection, d: HistoryReader, statemen
  * Whether the statement a revision's progress records as started completed: true when the schema changed since its
  * digest was taken, false when it did not; undefined when the dialect cannot tell (or nothing is started).
  */
-export async function settleStarted(on: Executor, d: { schemaDigest?(on: Executor): Promise<string | undefined> }, p: Progress): Promise<boolean | undefined> {
-  if (!p.started || !d.schemaDigest) return undefined
-  const now = await d.schemaDigest(on)
+export async function settleStarted(
+  on: Executor,
+  d: { schemaDigest?(on: Executor, statement: string): Promise<string | undefined> },
+  p: Progress,
+  statements: ReadonlyArray<{ text: string }>,
+): Promise<boolean | undefined> {
+  // The digest covers what the statement names: the file's statement, only if it is the one that started.
+  const st = p.started && statements[p.started.step - 1]
+  if (!p.started || !d.schemaDigest || !st || statementHash(st.text) !== p.started.hash) return undefined
+  const now = await d.schemaDigest(on, st.text)
   return now === undefined ? undefined : now !== p.started.before
 }

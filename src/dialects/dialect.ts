@@ -35,11 +35,11 @@ export interface Dialect {
    */
   implicitCommit(statement: string): boolean
   /**
-   * A digest of the schema, where DDL that commits implicitly is atomic on its own (MySQL 8, MariaDB 10.6+): taken before
+   * A digest of the objects `statement` names (the whole schema where it names too many), where DDL that commits implicitly is atomic on its own (MySQL 8, MariaDB 10.6+): taken before
    * such a statement and recorded with it, so after a crash the schema says whether the statement completed. Undefined
    * where the server cannot tell (older servers); the statement is then recorded after it completes.
    */
-  schemaDigest?(on: Executor): Promise<string | undefined>
+  schemaDigest?(on: Executor, statement: string): Promise<string | undefined>
   /** Whether a statement failed because its effect is already there ("already exists", duplicate column or key, nothing to drop). */
   effectPresent?(error: unknown): boolean
   /** A statement that must wait for its locks however long it takes: a concurrent index build stopped half-way leaves an invalid index. */

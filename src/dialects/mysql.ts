@@ -148,7 +148,7 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
       return [1050, 1060, 1061, 1062, 1826, 1304, 1359, 1091, 1051, 1008, 1007].includes(errno) || (errno === 1005 && /errno: 121\b/.test(messageOf(e)))
     },
     implicitCommit,
-    schemaDigest: async (on) => (atomic ? mySchemaDigest(on) : undefined),
+    schemaDigest: async (on, statement) => (atomic ? mySchemaDigest(on, statement) : undefined),
     waitsForLocks: () => false,
     schemaSnapshot: () => mySchemaSnapshot((text, params) => app().query(text, params as unknown[]), config.table),
     script: (work) =>
