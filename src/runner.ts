@@ -198,14 +198,14 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
       const step = rev && progress ? stepOf(rev, progress.direction) : undefined
       const settled = progress && step?.kind === 'sql' ? await settleStarted(conn, dialect, progress, step.statements).catch(() => undefined) : undefined
       // Where the server's DDL is atomic, such a statement is recorded as starting before it runs.
-      const recordsFirst = !!dialect.schemaDigest && (await dialect.schemaDigest(conn, '').catch(() => undefined)) !== undefined
+
       const others = running.slice(1).map((r) => {
         const x = revisions.find((y) => y.id === r.id)
         return x ? `${label(x)} (${x.source})` : r.id
       })
       return new MigrationError(
         'DIRTY',
-        `${dirtyAccount(first, rev, progress, (t) => (inTransactionWithRecord(dialect, t) ? 'atomic' : recordsFirst ? 'recorded-first' : 'unrecordable'), settled)}` +
+        `${dirtyAccount(first, rev, progress, (t) => (inTransactionWithRecord(dialect, t) ? 'atomic' : dialect.recordsFirst?.(t) ? 'recorded-first' : 'unrecordable'), settled)}` +
           (others.length ? ` Also marked running: ${others.join(', ')}.` : '') +
           (leftovers.length ? ` Found: ${leftovers.join(' ')}` : ''),
         { revision: first, ...(rev ? { file: rev.source } : {}) },

@@ -40,6 +40,8 @@ export interface Dialect {
    * where the server cannot tell (older servers); the statement is then recorded after it completes.
    */
   schemaDigest?(on: Executor, statement: string): Promise<string | undefined>
+  /** Whether such a statement is recorded as starting (with `schemaDigest`) on this server; known once connected. */
+  recordsFirst?(statement: string): boolean
   /** Whether a statement failed because its effect is already there ("already exists", duplicate column or key, nothing to drop). */
   effectPresent?(error: unknown): boolean
   /** A statement that must wait for its locks however long it takes: a concurrent index build stopped half-way leaves an invalid index. */

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto'
 import type { Executor } from '../core/connection.js'
+import { objectsIn } from './mysql-objects.js'
 import { rowsOf, type MyConn } from './mysql-connection.js'
 
 type Query = MyConn['query']
@@ -47,58 +49,35 @@ export async function mySchemaSnapshot(query: Query, table: string): Promise<str
   return parts.flat().sort()
 }
 
-/** One aggregate per information_schema source: row count, and the sum and xor of each row's CRC32 (no group_concat length limit). */
-const agg = (row: string, from: string) => `(select concat(count(*), ':', coalesce(sum(crc32(${row})), 0), ':', coalesce(bit_xor(crc32(${row})), 0)) from ${from})`
-
-/** `in (…)` over the names, or nothing (every object) when there are too many to list. */
-const among = (column: string, names: string[] | undefined) => (names ? ` and ${column} in (${names.map(literal).join(', ')})` : '')
-const literal = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`
-
-function digestSql(names: string[] | undefined): string {
-  const t = (column = 'table_name') => among(column, names)
-  return `select sha2(concat_ws('|',
-  ${agg(`concat_ws(',', table_name, table_type, engine)`, `information_schema.tables where table_schema = database()${t()}`)},
-  ${agg(
-    `concat_ws(',', table_name, column_name, ordinal_position, column_type, is_nullable, coalesce(column_default, '~'), extra, coalesce(collation_name, '~'), generation_expression)`,
-    `information_schema.columns where table_schema = database()${t()}`,
-  )},
-  ${agg(`concat_ws(',', table_name, index_name, seq_in_index, column_name, non_unique, coalesce(sub_part, '~'), index_type)`, `information_schema.statistics where table_schema = database()${t()}`)},
-  ${agg(`concat_ws(',', table_name, constraint_name, constraint_type)`, `information_schema.table_constraints where constraint_schema = database()${t()}`)},
-  ${agg(`concat_ws(',', table_name, constraint_name, update_rule, delete_rule)`, `information_schema.referential_constraints where constraint_schema = database()${t()}`)},
-  ${agg(`concat_ws(',', table_name, view_definition)`, `information_schema.views where table_schema = database()${t()}`)},
-  ${agg(
-    `concat_ws(',', trigger_name, event_object_table, action_timing, event_manipulation)`,
-    `information_schema.triggers where trigger_schema = database()${names ? ` and (trigger_name in (${names.map(literal).join(', ')}) or event_object_table in (${names.map(literal).join(', ')}))` : ''}`,
-  )},
-  ${agg(`concat_ws(',', routine_name, routine_type)`, `information_schema.routines where routine_schema = database()${t('routine_name')}`)}
-), 256) as digest`
-}
+/** SHOW CREATE errors that mean "no such object": table/view, trigger, routine, event. */
+const ABSENT = new Set([1146, 1360, 1305, 1539, 1049])
 
 /**
- * Every name a statement could refer to: its words and backquoted identifiers (as written and in lower case). A DDL
- * statement names what it changes (a table's triggers and indexes go by the table's name), so the digest reads only
- * those objects: on a schema of hundreds of tables the whole catalog would cost tens of ms per statement.
+ * A digest of the objects a DDL statement names (`SHOW CREATE` of each, or "absent"), taken before it runs and
+ * recorded with it. A DDL statement is atomic on servers with atomic DDL (MySQL 8, MariaDB 10.6+): after a crash it
+ * either completed or left no trace, so objects that differ from the digest say it completed, the same ones say it
+ * did not. SHOW CREATE, not information_schema: MariaDB 10.11 builds a temporary table for every information_schema
+ * read, and a KILL landing while it does crashes the server (signal 11 in create_tmp_table_for_schema).
+ * Undefined when the statement names no object (nothing to compare).
  */
-export function namesIn(statement: string): string[] | undefined {
-  const out = new Set<string>()
-  for (const m of statement.matchAll(/`((?:[^`]|``)+)`|([\p{L}_$][\p{L}\p{N}_$]*)/gu)) {
-    const name = m[1] !== undefined ? m[1].replace(/``/g, '`') : m[2]!
-    out.add(name)
-    out.add(name.toLowerCase())
+export async function mySchemaDigest(on: Executor, statement: string): Promise<string | undefined> {
+  const objects = objectsIn(statement)
+  if (!objects) return undefined
+  const hash = createHash('sha256')
+  for (const o of objects) {
+    const text = await on.query<Record<string, unknown>>(`show create ${o.kind} ${o.name.map(quote).join('.')}`).then(
+      (rows) => JSON.stringify(Object.values(rows[0] ?? {}).map((v) => String(v).replace(/ AUTO_INCREMENT=\d+/, ''))),
+      (e: unknown) => {
+        if (ABSENT.has(Number((e as { errno?: unknown })?.errno))) return 'absent'
+        throw e
+      },
+    )
+    hash.update(`${o.kind} ${o.name.join('.')}\n${text}\n`)
   }
-  return out.size > 400 ? undefined : [...out]
+  return hash.digest('hex').slice(0, 32)
 }
 
-/**
- * A digest of the objects a DDL statement names in the current database, taken before it runs and recorded with it.
- * A DDL statement is atomic on servers with atomic DDL (MySQL 8, MariaDB 10.6+): after a crash it either completed or
- * left no trace, so objects that differ from the digest say it completed, the same ones say it did not.
- */
-export async function mySchemaDigest(on: Executor, statement: string): Promise<string> {
-  const names = namesIn(statement)
-  const [row] = await on.query<{ digest: unknown }>(digestSql(names && names.length ? names : names && [''] ))
-  return String(row?.digest)
-}
+const quote = (name: string) => `\`${name.replace(/`/g, '``')}\``
 
 /** Whether the server's DDL is atomic (crash-safe statement by statement): MySQL 8.0+, MariaDB 10.6+. */
 export function atomicDdl(version: string): boolean {

@@ -6,6 +6,7 @@ import { renderScript, sqlLiteral } from '../script.js'
 import { redactUrl } from '../secrets.js'
 import type { Dialect, DialectConfig } from './dialect.js'
 import { classifyMy, myConnection, rowsOf, type MyConn } from './mysql-connection.js'
+import { objectsIn } from './mysql-objects.js'
 import { atomicDdl, mySchemaDigest, mySchemaSnapshot } from './mysql-schema.js'
 
 export { isMysqlClient } from './mysql-client.js'
@@ -149,6 +150,7 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
     },
     implicitCommit,
     schemaDigest: async (on, statement) => (atomic ? mySchemaDigest(on, statement) : undefined),
+    recordsFirst: (statement) => atomic && objectsIn(statement) !== undefined,
     waitsForLocks: () => false,
     schemaSnapshot: () => mySchemaSnapshot((text, params) => app().query(text, params as unknown[]), config.table),
     script: (work) =>
