@@ -1,0 +1,151 @@
+// An app on libSQL (@libsql/client) with a local file: its client reads the history at boot, and the revisions run
+// under the SQLite lock folder on a connection of boot-migrate's own on the same file.
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { createClient, type Client } from '@libsql/client'
+import { drizzle } from 'drizzle-orm/libsql'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createMigrator, MigrationError } from '../src/index.js'
+import { revisions, root, type WorkerRun } from './helpers.js'
+import { freshFile, open, tables } from './sqlite-helpers.js'
+import { failure, quiet } from './contract/support.js'
+
+const clients: Client[] = []
+afterAll(() => {
+  for (const c of clients) c.close()
+})
+
+/** The app's libSQL client on a file; `statements` records what is sent through it. */
+function appClient(url: string): { client: Client; statements: string[] } {
+  const client = createClient({ url })
+  clients.push(client)
+  const statements: string[] = []
+  const execute = client.execute.bind(client) as (s: unknown, a?: unknown) => ReturnType<Client['execute']>
+  client.execute = ((s: string | { sql: string }, a?: unknown) => {
+    statements.push(typeof s === 'string' ? s : s.sql)
+    return execute(s, a)
+  }) as Client['execute']
+  return { client, statements }
+}
+
+const twoTables = () =>
+  revisions({
+    '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n',
+    '0002_b.sql': "-- migrate:up\ncreate table b (x int);\ninsert into b values (2);\n",
+  })
+
+/** Starts test/workers/libsql-migrate.mjs: a process with its own libSQL client on the file. */
+function libsqlWorker(options: Record<string, unknown>): Promise<WorkerRun> {
+  const child = spawn(process.execPath, [join(root, 'test/workers/libsql-migrate.mjs')], {
+    env: { ...process.env, BM_OPTIONS: JSON.stringify(options) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  child.stderr.on('data', (d) => (stdout += d))
+  return new Promise((resolve) =>
+    child.on('exit', (code, signal) => {
+      const line = (tag: string) => stdout.split('\n').find((l) => l.startsWith(tag))?.slice(tag.length)
+      const r = line('RESULT ')
+      const e = line('ERROR ')
+      resolve({ code, signal, stdout, ...(r ? { result: JSON.parse(r) } : {}), ...(e ? { error: JSON.parse(e) } : {}) })
+    }),
+  )
+}
+
+describe('an @libsql/client Client on a local file', () => {
+  it('applies pending revisions and records each in the history', async () => {
+    const file = await freshFile()
+    const { client } = appClient(`file:${file}`)
+    const result = await createMigrator({ client, dir: await twoTables(), ...quiet }).run()
+    expect(result).toMatchObject({ applied: [{ id: '0001' }, { id: '0002' }], current: '0002' })
+    const db = open(file)
+    expect(tables(db)).toEqual(['a', 'b', 'boot_migrate_history'])
+    expect(db.prepare('select id, state from boot_migrate_history order by id').all()).toEqual([
+      { id: '0001', state: 'applied' },
+      { id: '0002', state: 'applied' },
+    ])
+    // The app's client sees the migrated schema at once.
+    expect((await client.execute('select x from b')).rows.map((r) => r.x)).toEqual([2])
+  })
+
+  it("runs exactly one statement on the app's client when nothing is pending, and leaves no lock folder", async () => {
+    const file = await freshFile()
+    const dir = await twoTables()
+    await createMigrator({ url: `sqlite:${file}`, dir, ...quiet }).run()
+    const app = appClient(`file:${file}`)
+    const result = await createMigrator({ client: app.client, dir, ...quiet }).run()
+    expect(result).toMatchObject({ applied: [], upToDate: true, current: '0002' })
+    expect(app.statements).toEqual(['select id, checksum, state from "boot_migrate_history"'])
+    const { existsSync } = await import('node:fs')
+    expect(existsSync(`${file}.lock`)).toBe(false)
+  })
+
+  it('two processes with their own libSQL clients starting at once apply each revision once', async () => {
+    const file = await freshFile()
+    const dir = await revisions({
+      '0001_runs.sql': "-- migrate:up\ncreate table runs (id text);\ninsert into runs values ('0001');\n",
+      // Long enough for the other process to arrive while the lock is held.
+      '0002_slow.mjs': "export async function up({ query }) {\n  await new Promise((r) => setTimeout(r, 300))\n  await query(\"insert into runs values ('0002')\")\n}\n",
+      '0003_last.sql': "-- migrate:up\ninsert into runs values ('0003');\n",
+    })
+    const runs = await Promise.all([0, 1].map(() => libsqlWorker({ libsqlUrl: `file:${file}`, dir })))
+    for (const r of runs) {
+      expect(r.error, r.stdout).toBeUndefined()
+      expect(r.result?.current, r.stdout).toBe('0003')
+    }
+    expect(runs.flatMap((r) => r.result!.applied.map((a) => a.id)).sort()).toEqual(['0001', '0002', '0003'])
+    const db = open(file)
+    expect(db.prepare('select id from runs order by id').all()).toEqual([{ id: '0001' }, { id: '0002' }, { id: '0003' }])
+    expect(db.prepare('select id, state from boot_migrate_history order by id').all()).toEqual(
+      ['0001', '0002', '0003'].map((id) => ({ id, state: 'applied' })),
+    )
+  })
+
+  it('rolls a failing revision back and names its file and line', async () => {
+    const file = await freshFile()
+    const { client } = appClient(`file:${file}`)
+    const dir = await revisions({
+      '0001_ok.sql': '-- migrate:up\ncreate table ok (x int);\n',
+      '0002_bad.sql': '-- migrate:up\ncreate table half (x int);\n\ninsert into half\n  values (no_such_column);\n',
+    })
+    const error = await failure(createMigrator({ client, dir, transaction: 'each', ...quiet }).run())
+    expect(error).toBeInstanceOf(MigrationError)
+    expect(error).toMatchObject({ code: 'MIGRATION_FAILED', revision: '0002', line: 4 })
+    expect(error.message).toContain('0002_bad.sql:4')
+    expect(error.message).toContain('no such column: no_such_column')
+    expect(error.message).toContain('rolled back')
+    const db = open(file)
+    expect(tables(db)).toEqual(['boot_migrate_history', 'ok'])
+    expect(db.prepare('select id from boot_migrate_history').all()).toEqual([{ id: '0001' }])
+  })
+
+  it('works as the client of a drizzle database (drizzle-orm/libsql)', async () => {
+    const file = await freshFile()
+    const { client, statements } = appClient(`file:${file}`)
+    const db = drizzle(client)
+    const dir = await twoTables()
+    expect(await createMigrator({ db, dir, ...quiet }).run()).toMatchObject({ current: '0002' })
+    statements.length = 0
+    expect(await createMigrator({ db, dir, ...quiet }).run()).toMatchObject({ applied: [], upToDate: true })
+    expect(statements).toHaveLength(1)
+  })
+
+  it('refuses a client on a remote libSQL server (Turso) before sending anything, and says why', async () => {
+    const client = createClient({ url: 'libsql://example-db.turso.io', authToken: 'secret-token-123' })
+    clients.push(client)
+    const error = await failure(createMigrator({ client, dir: await twoTables(), ...quiet }).run())
+    expect(error).toMatchObject({ code: 'INVALID_OPTIONS' })
+    expect(error.message).toContain('remote libSQL server')
+    expect(error.message).toContain('file:')
+    expect(error.message).not.toContain('secret-token-123')
+  })
+
+  it('refuses an in-memory libSQL client when there is work, since no second connection can reach its database', async () => {
+    const app = appClient(':memory:')
+    const error = await failure(createMigrator({ client: app.client, dir: await twoTables(), ...quiet }).run())
+    expect(error).toMatchObject({ code: 'INVALID_OPTIONS' })
+    expect(error.message).toContain('in-memory')
+    expect((await app.client.execute("select name from sqlite_master where type = 'table'")).rows).toEqual([])
+  })
+})
