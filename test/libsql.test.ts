@@ -35,8 +35,8 @@ const twoTables = () =>
   })
 
 /** Starts test/workers/libsql-migrate.mjs: a process with its own libSQL client on the file. */
-function libsqlWorker(options: Record<string, unknown>): Promise<WorkerRun> {
-  const child = spawn(process.execPath, [join(root, 'test/workers/libsql-migrate.mjs')], {
+function libsqlWorker(options: Record<string, unknown>, nodeArgs: string[] = []): Promise<WorkerRun> {
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'test/workers/libsql-migrate.mjs')], {
     env: { ...process.env, BM_OPTIONS: JSON.stringify(options) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -120,12 +120,55 @@ describe('an @libsql/client Client on a local file', () => {
     expect(db.prepare('select id from boot_migrate_history').all()).toEqual([{ id: '0001' }])
   })
 
+  it('migrates in a process where better-sqlite3 cannot be found: the revisions run on libSQL\'s own driver', async () => {
+    const file = await freshFile()
+    const dir = await revisions({
+      '0001_a.sql': '-- migrate:up\ncreate table a (x int);\ninsert into a values (1);\n',
+      '0002_fn.mjs': "export async function up({ query }) {\n  await query('insert into a values (?)', [2])\n}\n",
+    })
+    const withoutIt = ['--import', join(root, 'test/workers/without-better-sqlite3.mjs')]
+    const run = await libsqlWorker({ libsqlUrl: `file:${file}`, dir }, withoutIt)
+    expect(run.error, run.stdout).toBeUndefined()
+    expect(run.result?.applied.map((a) => a.id)).toEqual(['0001', '0002'])
+    expect(open(file).prepare('select x from a order by x').pluck().all()).toEqual([1, 2])
+  })
+
+  it('rebuilds a parent table with foreign keys off without deleting the rows of its cascading children', async () => {
+    const file = await freshFile()
+    const { client } = appClient(`file:${file}`)
+    const dir = await revisions({
+      '0001_schema.sql':
+        '-- migrate:up\n' +
+        'create table authors (id integer primary key, name text not null);\n' +
+        'create table books (id integer primary key, author_id integer not null references authors (id) on delete cascade, title text not null);\n' +
+        "insert into authors values (1, 'Le Guin'), (2, 'Lem');\n" +
+        "insert into books values (1, 1, 'The Dispossessed'), (2, 2, 'Solaris');\n",
+      '0002_rebuild.sql':
+        '-- migrate:up\n' +
+        'PRAGMA foreign_keys=OFF;\n' +
+        "CREATE TABLE `__new_authors` (`id` integer PRIMARY KEY NOT NULL, `name` text NOT NULL, `country` text DEFAULT 'unknown' NOT NULL);\n" +
+        'INSERT INTO `__new_authors`("id", "name") SELECT "id", "name" FROM `authors`;\n' +
+        'DROP TABLE `authors`;\n' +
+        'ALTER TABLE `__new_authors` RENAME TO `authors`;\n' +
+        'PRAGMA foreign_keys=ON;\n',
+    })
+    expect(await createMigrator({ client, dir, ...quiet }).run()).toMatchObject({ current: '0002' })
+    expect((await client.execute('select title from books order by id')).rows.map((r) => r.title)).toEqual(['The Dispossessed', 'Solaris'])
+    // libSQL turns foreign keys on for every connection: the rebuilt table is still referenced.
+    await expect(client.execute("insert into books values (3, 99, 'Nobody')")).rejects.toThrow(/FOREIGN KEY constraint failed/)
+  })
+
   it('works as the client of a drizzle database (drizzle-orm/libsql)', async () => {
     const file = await freshFile()
     const { client, statements } = appClient(`file:${file}`)
     const db = drizzle(client)
-    const dir = await twoTables()
+    const dir = await revisions({
+      '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n',
+      // A function revision gets a drizzle database on the migration connection, inside its transaction.
+      '0002_fn.mjs': "import { sql } from 'drizzle-orm'\nexport async function up({ db }) {\n  await db.run(sql`insert into a values (${7})`)\n}\n",
+    })
     expect(await createMigrator({ db, dir, ...quiet }).run()).toMatchObject({ current: '0002' })
+    expect((await client.execute('select x from a')).rows.map((r) => r.x)).toEqual([7])
     statements.length = 0
     expect(await createMigrator({ db, dir, ...quiet }).run()).toMatchObject({ applied: [], upToDate: true })
     expect(statements).toHaveLength(1)

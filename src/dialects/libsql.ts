@@ -38,9 +38,9 @@ function executor(client: LibsqlClient): Executor {
 
 /**
  * SQLite through an app's `@libsql/client` Client on a local file. The app's client answers the one query of the
- * no-op boot (`client.execute`); when there is work, a SQLite dialect of our own is opened on the same file
- * (better-sqlite3, see README "libSQL"): it takes the lock folder and runs the revisions on a connection the app's
- * queries cannot land in, exactly as for a better-sqlite3 client. Which file it is, libSQL does not say but
+ * no-op boot (`client.execute`); when there is work, a SQLite dialect of our own is opened on the same file with
+ * libSQL's native driver (libsql-driver.ts): it takes the lock folder and runs the revisions on a connection the
+ * app's queries cannot land in, exactly as for a better-sqlite3 client. Which file it is, libSQL does not say but
  * through `PRAGMA database_list`, asked only then, so the no-op boot stays one query.
  */
 export async function libsqlDialect(
@@ -85,8 +85,6 @@ export async function libsqlDialect(
       try {
         return await (await dialect()).connect()
       } catch (e) {
-        if (e instanceof MigrationError && e.code === 'DRIVER_MISSING')
-          throw new MigrationError('DRIVER_MISSING', `Migrating the file of a libSQL client runs on a better-sqlite3 connection of its own: ${e.message}`, { cause: e })
         if (e instanceof MigrationError) throw e
         throw new MigrationError('DATABASE_UNREACHABLE', `Cannot open the libSQL database file of the client: ${messageOf(e)}`, { cause: e })
       }

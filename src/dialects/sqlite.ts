@@ -6,6 +6,7 @@ import { MigrationError, messageOf } from '../errors.js'
 import { historyStatements } from '../core/history.js'
 import type { Dialect, DialectConfig, Work } from './dialect.js'
 import { libsqlDialect } from './libsql.js'
+import { loadLibsqlDriver } from './libsql-driver.js'
 import type { LibsqlClient } from './libsql-client.js'
 import { loadBetterSqlite3, type SqliteDriver } from './sqlite-driver.js'
 import { isBusy, SQLITE_SYNTAX, sqliteConnection } from './sqlite-connection.js'
@@ -78,12 +79,13 @@ export function sqliteBase(config: DialectConfig) {
  * `schema` is ignored: a SQLite file has one namespace for the history table.
  */
 export async function sqliteDialect(
-  target: { file?: SqliteFile; client?: Database; libsql?: LibsqlClient; migrationFile?: SqliteFile },
+  target: { file?: SqliteFile; client?: Database; libsql?: LibsqlClient; migrationFile?: SqliteFile; driver?: () => Promise<Driver> },
   config: DialectConfig,
 ): Promise<Dialect> {
   if (target.libsql) {
     const { migrationFile } = target
-    return libsqlDialect(target.libsql, sqliteBase(config), (file) => sqliteDialect({ file, ...(migrationFile ? { migrationFile } : {}) }, config), migrationFile)
+    // The file is opened with libSQL's own native driver (libsql-driver.ts): an app on libSQL needs no better-sqlite3.
+    return libsqlDialect(target.libsql, sqliteBase(config), (file) => sqliteDialect({ file, driver: loadLibsqlDriver }, config), migrationFile)
   }
   const lockStale = config.lockStale ?? DEFAULT_LOCK_STALE
   const client = target.client
@@ -94,7 +96,7 @@ export async function sqliteDialect(
   }
   const main: { db: Database; file: SqliteFile; own: boolean } = client
     ? { db: client, file: fileOf(client), own: false }
-    : { db: open(await loadBetterSqlite3(), target.file!, config), file: target.file!, own: true }
+    : { db: open(await (target.driver ?? loadBetterSqlite3)(), target.file!, config), file: target.file!, own: true }
   const display = describe(main.file)
   const base = sqliteBase(config)
 
@@ -141,7 +143,7 @@ export async function sqliteDialect(
     const file = target.migrationFile ?? main.file
     writable(file, main.db, !!target.migrationFile)
     if (!target.migrationFile && (main.own || file.memory)) return { db: main.db, file, own: false }
-    const driver = (client?.constructor as Driver | undefined) ?? (await loadBetterSqlite3())
+    const driver = (client?.constructor as Driver | undefined) ?? (await (target.driver ?? loadBetterSqlite3)())
     return { db: open(driver, file, config), file, own: true }
   }
 }
