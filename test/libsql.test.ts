@@ -4,6 +4,8 @@ import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { createClient, type Client } from '@libsql/client'
 import { drizzle } from 'drizzle-orm/libsql'
+import { migrate as drizzleMigrate } from 'drizzle-orm/libsql/migrator'
+import { drizzleFolder, truncatedCopy } from './drizzle-fixtures.js'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createMigrator, MigrationError } from '../src/index.js'
 import { revisions, root, type WorkerRun } from './helpers.js'
@@ -172,6 +174,18 @@ describe('an @libsql/client Client on a local file', () => {
     statements.length = 0
     expect(await createMigrator({ db, dir, ...quiet }).run()).toMatchObject({ applied: [], upToDate: true })
     expect(statements).toHaveLength(1)
+  })
+
+  it("takes over the history drizzle's libSQL migrator wrote and applies only the newer migration", async () => {
+    const file = await freshFile()
+    const { client } = appClient(`file:${file}`)
+    const db = drizzle(client)
+    const dir = await drizzleFolder('sqlite')
+    await drizzleMigrate(db, { migrationsFolder: await truncatedCopy(dir, 2) })
+    const result = await createMigrator({ db, dir, ...quiet }).run()
+    expect(result.applied.map((r) => r.id)).toEqual(['0002'])
+    expect((await client.execute('select id from boot_migrate_history order by id')).rows.map((r) => r.id)).toEqual(['0000', '0001', '0002'])
+    expect(await createMigrator({ db, dir, ...quiet }).status()).toMatchObject({ pending: [] })
   })
 
   it('refuses a client on a remote libSQL server (Turso) before sending anything, and says why', async () => {
