@@ -8,6 +8,7 @@ import { migrate as drizzleMigrate } from 'drizzle-orm/libsql/migrator'
 import { drizzleFolder, truncatedCopy } from './drizzle-fixtures.js'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createMigrator, MigrationError } from '../src/index.js'
+import { roundTrip } from '../src/testing.js'
 import { revisions, root, type WorkerRun } from './helpers.js'
 import { freshFile, open, tables } from './sqlite-helpers.js'
 import { failure, quiet } from './contract/support.js'
@@ -35,6 +36,11 @@ const twoTables = () =>
     '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n',
     '0002_b.sql': "-- migrate:up\ncreate table b (x int);\ninsert into b values (2);\n",
   })
+
+const reversible = {
+  '0001_users.sql': '-- migrate:up\ncreate table users (id integer primary key, email text);\n-- migrate:down\ndrop table users;\n',
+  '0002_idx.sql': '-- migrate:up\ncreate index users_email on users (email);\n-- migrate:down\ndrop index users_email;\n',
+}
 
 /** Starts test/workers/libsql-migrate.mjs: a process with its own libSQL client on the file. */
 function libsqlWorker(options: Record<string, unknown>, nodeArgs: string[] = []): Promise<WorkerRun> {
@@ -158,6 +164,19 @@ describe('an @libsql/client Client on a local file', () => {
     expect((await client.execute('select title from books order by id')).rows.map((r) => r.title)).toEqual(['The Dispossessed', 'Solaris'])
     // libSQL turns foreign keys on for every connection: the rebuilt table is still referenced.
     await expect(client.execute("insert into books values (3, 99, 'Nobody')")).rejects.toThrow(/FOREIGN KEY constraint failed/)
+  })
+
+  it('reverts the last revision with its down script', async () => {
+    const { client } = appClient(`file:${await freshFile()}`)
+    const dir = await revisions(reversible)
+    await createMigrator({ client, dir, ...quiet }).run()
+    expect(await createMigrator({ client, dir, ...quiet }).down()).toMatchObject({ reverted: [{ id: '0002' }], current: '0001' })
+    expect((await client.execute("select name from sqlite_master where type = 'index' and sql is not null")).rows).toEqual([])
+  })
+
+  it('passes the round-trip helper (boot-migrate/testing) given the client', async () => {
+    const { client } = appClient(`file:${await freshFile()}`)
+    expect(await roundTrip({ client, dir: await revisions(reversible) })).toEqual({ checked: ['0001', '0002'] })
   })
 
   it('works as the client of a drizzle database (drizzle-orm/libsql)', async () => {

@@ -35,7 +35,7 @@ export function localLibsql(client: LibsqlClient): LibsqlClient {
       `This @libsql/client Client talks to a remote libSQL server (protocol "${client.protocol}"): boot-migrate migrates libSQL through local files only ` +
         '(createClient({ url: "file:…" })), because its migration lock is a folder next to the database file and a remote server offers no lock that holds ' +
         'across every process that migrates. Migrate a remote database from one place (a deploy step or a single job running `turso db shell` or ' +
-        'drizzle-kit), or migrate the local file of an embedded replica before it syncs.',
+        'drizzle-kit) with a tool that runs once.',
     )
   return client
 }
