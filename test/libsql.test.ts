@@ -217,6 +217,12 @@ describe('an @libsql/client Client on a local file', () => {
     expect(error.message).not.toContain('secret-token-123')
   })
 
+  it('refuses a closed client at once instead of retrying it as an unreachable database', async () => {
+    const { client } = appClient(`file:${await freshFile()}`)
+    client.close()
+    expect(await failure(createMigrator({ client, dir: await twoTables(), ...quiet }).run())).toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringContaining('is closed') })
+  })
+
   it('refuses an in-memory libSQL client when there is work, since no second connection can reach its database', async () => {
     const app = appClient(':memory:')
     const error = await failure(createMigrator({ client: app.client, dir: await twoTables(), ...quiet }).run())

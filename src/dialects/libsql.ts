@@ -50,6 +50,8 @@ export async function libsqlDialect(
   migrationFile: SqliteFile | undefined,
 ): Promise<Dialect> {
   localLibsql(client)
+  // A closed client fails every call as if the database were unreachable, which retrying cannot mend.
+  if (client.closed) throw new MigrationError('INVALID_OPTIONS', 'The @libsql/client Client passed as "client" is closed (client.close() was called): pass an open one.')
   const app = executor(client)
   let file: SqliteFile | undefined = migrationFile
   let own: Promise<Dialect> | undefined
