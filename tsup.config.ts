@@ -25,8 +25,9 @@ const cjsImports: Plugin = {
 
 // One copy of the library per format: the entry points share chunks. The CLI's shebang comes from src/cli.ts.
 // drizzle-orm's adapters are imported (literal specifiers, see src/dialects/driver.ts) only when the app passes a drizzle
-// `db`: it is the app's, never bundled here, as the drivers (peer dependencies, external by default).
-const shared = { target: 'node20', sourcemap: false, splitting: true, external: [/^drizzle-orm(\/|$)/] }
+// `db`: it is the app's, never bundled here, as the drivers (peer dependencies, external by default) and libsql, the native
+// driver @libsql/client brings (src/dialects/libsql-driver.ts).
+const shared = { target: 'node20', sourcemap: false, splitting: true, external: [/^drizzle-orm(\/|$)/, 'libsql'] }
 
 // boot-migrate/postgres, …/sqlite, …/mysql: the same API bound to one dialect, so that a bundle holds one database's code.
 const library = {

@@ -348,7 +348,7 @@ async function libraryBundle(entry: string, format: 'esm' | 'cjs') {
     platform: 'node',
     format,
     write: false,
-    external: ['postgres', 'better-sqlite3', 'mysql2', 'drizzle-orm'],
+    external: ['postgres', 'better-sqlite3', 'mysql2', 'drizzle-orm', 'libsql'],
     logLevel: 'silent',
   }
   const text = (await build(options)).outputFiles![0]!.text

@@ -3,6 +3,7 @@ import { MigrationError } from '../errors.js'
 import type { MigrateOptions } from '../types.js'
 import type { Dialect, DialectConfig } from './dialect.js'
 import { isMysqlClient } from './mysql-client.js'
+import { isLibsqlClient, localLibsql } from './libsql-client.js'
 import type { mysqlDialect } from './mysql.js'
 import type { postgresDialect } from './postgres.js'
 import type { sqliteDialect } from './sqlite.js'
@@ -69,8 +70,10 @@ export async function openDialect(options: MigrateOptions, config: DialectConfig
   if (client !== undefined) {
     if (isPostgresClient(client)) return postgresDialect()({ client: client as never, ...(migrationUrl ? { migrationUrl } : {}) }, config)
     if (isSqliteClient(client)) return sqliteDialect()({ client, ...sqliteMigrationFile(migrationUrl) }, config)
+    // Before mysql2: a libSQL Client has `execute` too. A remote one is refused before anything is imported.
+    if (isLibsqlClient(client)) return sqliteDialect()({ libsql: localLibsql(client), ...sqliteMigrationFile(migrationUrl) }, config)
     if (isMysqlClient(client)) return mysqlDialect()({ client, ...(migrationUrl ? { migrationUrl } : {}) }, config)
-    throw new MigrationError('INVALID_OPTIONS', 'The "client" option takes a postgres.js sql instance, a better-sqlite3 Database or a mysql2 Pool or Connection.')
+    throw new MigrationError('INVALID_OPTIONS', 'The "client" option takes a postgres.js sql instance, a better-sqlite3 Database, an @libsql/client Client (local file) or a mysql2 Pool or Connection.')
   }
   if (url && isPostgresUrl(url)) return postgresDialect()({ url, ...(migrationUrl ? { migrationUrl } : {}) }, config)
   if (url && isMysqlUrl(url)) return mysqlDialect()({ url, ...(migrationUrl ? { migrationUrl } : {}) }, config)

@@ -4,7 +4,10 @@ import { dirname, resolve } from 'node:path'
 import type { Database } from 'better-sqlite3'
 import { MigrationError, messageOf } from '../errors.js'
 import { historyStatements } from '../core/history.js'
-import type { Dialect, DialectConfig } from './dialect.js'
+import type { Dialect, DialectConfig, Work } from './dialect.js'
+import { libsqlDialect } from './libsql.js'
+import { loadLibsqlDriver } from './libsql-driver.js'
+import type { LibsqlClient } from './libsql-client.js'
 import { loadBetterSqlite3, type SqliteDriver } from './sqlite-driver.js'
 import { isBusy, SQLITE_SYNTAX, sqliteConnection } from './sqlite-connection.js'
 import { fileLock, memoryLock, type LockOwner } from './sqlite-lock.js'
@@ -38,26 +41,9 @@ const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`
 const codeOf = (e: unknown) => String((e as SqliteError)?.code ?? '')
 const NOW = `(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`
 
-/**
- * SQLite through better-sqlite3. `target.file` is a database we open (and close); `target.client` one the
- * app passed (never closed). `schema` is ignored: a SQLite file has one namespace for the history table.
- */
-export async function sqliteDialect(
-  target: { file?: SqliteFile; client?: Database; migrationFile?: SqliteFile },
-  config: DialectConfig,
-): Promise<Dialect> {
-  const lockStale = config.lockStale ?? DEFAULT_LOCK_STALE
+/** What every SQLite dialect shares, whichever client reads the history: its SQL, history statements and error classes. */
+export function sqliteBase(config: DialectConfig) {
   const table = quoteIdent(config.table)
-  const client = target.client
-  // A temporary database (empty name) is private to its connection, like :memory:.
-  const fileOf = (db: Database): SqliteFile => {
-    const memory = db.memory || !db.name
-    return { path: memory ? ':memory:' : resolve(db.name), memory, readonly: db.readonly }
-  }
-  const main: { db: Database; file: SqliteFile; own: boolean } = client
-    ? { db: client, file: fileOf(client), own: false }
-    : { db: open(await loadBetterSqlite3(), target.file!, config), file: target.file!, own: true }
-  const display = describe(main.file)
   const history = historyStatements({
     table,
     param: () => '?',
@@ -66,15 +52,57 @@ export async function sqliteDialect(
     prelude: [],
     progress: quoteIdent(`${config.table}_progress`),
   })
-
   return {
     name: 'sqlite',
     syntax: SQLITE_SYNTAX,
     capabilities: { transactionalDdl: true, cancel: false, batchCommits: true },
-    display,
     history,
     // One namespace per file: a tool's schema is dropped, as the tool itself does on SQLite.
     sql: { dialect: 'sqlite', quote: quoteIdent, qualify: (_schema, name) => quoteIdent(name), param: () => '?', schemas: false },
+    classify: (e) => {
+      if (isBusy(e)) return 'lock-conflict'
+      if (/^no such table\b/i.test(messageOf(e))) return 'missing-table'
+      if (/^SQLITE_CONSTRAINT_(PRIMARYKEY|UNIQUE)$/.test(codeOf(e))) return 'duplicate'
+      return 'other'
+    },
+    nonTransactional: sqliteRules.nonTransactional,
+    effectPresent: (e: unknown) => /already exists|duplicate column name|UNIQUE constraint failed|no such (table|index|column)/i.test(String((e as Error)?.message)),
+    implicitCommit: () => false,
+    waitsForLocks: () => false,
+    scriptFor: (work: Work[], display: string) => sqliteScript(work, table, history.create[0]!, `boot-migrate script for ${display}`),
+  } satisfies Partial<Dialect> & Record<string, unknown>
+}
+
+/**
+ * SQLite through better-sqlite3. `target.file` is a database we open (and close); `target.client` one the
+ * app passed (never closed); `target.libsql` an `@libsql/client` Client on a local file (see libsql.ts).
+ * `schema` is ignored: a SQLite file has one namespace for the history table.
+ */
+export async function sqliteDialect(
+  target: { file?: SqliteFile; client?: Database; libsql?: LibsqlClient; migrationFile?: SqliteFile; driver?: () => Promise<Driver> },
+  config: DialectConfig,
+): Promise<Dialect> {
+  if (target.libsql) {
+    const { migrationFile } = target
+    // The file is opened with libSQL's own native driver (libsql-driver.ts): an app on libSQL needs no better-sqlite3.
+    return libsqlDialect(target.libsql, sqliteBase(config), (file) => sqliteDialect({ file, driver: loadLibsqlDriver }, config), migrationFile)
+  }
+  const lockStale = config.lockStale ?? DEFAULT_LOCK_STALE
+  const client = target.client
+  // A temporary database (empty name) is private to its connection, like :memory:.
+  const fileOf = (db: Database): SqliteFile => {
+    const memory = db.memory || !db.name
+    return { path: memory ? ':memory:' : resolve(db.name), memory, readonly: db.readonly }
+  }
+  const main: { db: Database; file: SqliteFile; own: boolean } = client
+    ? { db: client, file: fileOf(client), own: false }
+    : { db: open(await (target.driver ?? loadBetterSqlite3)(), target.file!, config), file: target.file!, own: true }
+  const display = describe(main.file)
+  const base = sqliteBase(config)
+
+  return {
+    ...base,
+    display,
     app: {
       query: async (text, params = []) => {
         const st = main.db.prepare(text)
@@ -86,18 +114,8 @@ export async function sqliteDialect(
         for (const s of statements) main.db.exec(s)
       },
     },
-    classify: (e) => {
-      if (isBusy(e)) return 'lock-conflict'
-      if (/^no such table\b/i.test(messageOf(e))) return 'missing-table'
-      if (/^SQLITE_CONSTRAINT_(PRIMARYKEY|UNIQUE)$/.test(codeOf(e))) return 'duplicate'
-      return 'other'
-    },
-    nonTransactional: sqliteRules.nonTransactional,
-    effectPresent: (e: unknown) => /already exists|duplicate column name|UNIQUE constraint failed|no such (table|index|column)/i.test(String((e as Error)?.message)),
-    implicitCommit: () => false,
-    waitsForLocks: () => false,
     schemaSnapshot: async () => sqliteSchemaSnapshot(main.db, config.table),
-    script: (work) => sqliteScript(work, table, history.create[0]!, `boot-migrate script for ${display}`),
+    script: (work) => base.scriptFor(work, display),
     async connect() {
       const session = await connectSession()
       const owner: LockOwner = { instanceId: config.instanceId, pid: process.pid, host: hostname() }
@@ -125,7 +143,7 @@ export async function sqliteDialect(
     const file = target.migrationFile ?? main.file
     writable(file, main.db, !!target.migrationFile)
     if (!target.migrationFile && (main.own || file.memory)) return { db: main.db, file, own: false }
-    const driver = (client?.constructor as Driver | undefined) ?? (await loadBetterSqlite3())
+    const driver = (client?.constructor as Driver | undefined) ?? (await (target.driver ?? loadBetterSqlite3)())
     return { db: open(driver, file, config), file, own: true }
   }
 }
