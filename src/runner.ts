@@ -183,6 +183,9 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
               'no revision was running, and what it had written is rolled back. Run again.',
             { cause: e },
           )
+        // Stopped between revisions: stop() interrupted what was in flight (reading the history, creating it).
+        if (!(e instanceof MigrationError) && signal.aborted)
+          throw new MigrationError('ABORTED', `Stopped while holding the migration lock, outside any revision (${messageOf(e)}): no revision was running. Run again.`, { cause: e })
         throw e
       } finally {
         signal.removeEventListener('abort', onAbort)
