@@ -4,15 +4,18 @@ import type { MigrateOptions } from '../types.js'
 import type { Dialect, DialectConfig } from './dialect.js'
 import { isMysqlClient, mysqlDialect } from './mysql.js'
 import { postgresDialect } from './postgres.js'
+import { isPostgresJs, postgresJsDriver, type AnySql } from './pg-driver/postgres-js.js'
+import { isNodePgClient, isNodePgPool, nodePgDriver } from './pg-driver/node-postgres.js'
+import { isPGlite, pgliteDriver } from './pg-driver/pglite.js'
 import { sqliteDialect } from './sqlite.js'
 import { sqliteFile, type SqliteFile } from './sqlite-url.js'
 
 const isPostgresUrl = (u: string) => /^postgres(ql)?:\/\//i.test(u)
 const isMysqlUrl = (u: string) => /^(mysql|mariadb):\/\//i.test(u)
 
-/** A postgres.js `sql` is a function with `unsafe`, `begin` and parsed `options`. */
-const isPostgresClient = (c: unknown): boolean =>
-  typeof c === 'function' && typeof (c as { unsafe?: unknown }).unsafe === 'function' && typeof (c as { begin?: unknown }).begin === 'function'
+/** The clients `client` (and a drizzle `db`'s `$client`) may be, as the error for anything else lists them. */
+export const ACCEPTED_CLIENTS =
+  'a postgres.js sql instance, a node-postgres (pg) Pool or Client, a PGlite instance, a better-sqlite3 Database or a mysql2 Pool or Connection'
 
 /** A better-sqlite3 `Database`: `prepare`, `exec` and `pragma` methods and a `memory` flag. */
 const isSqliteClient = (c: unknown): c is Database => {
@@ -33,12 +36,17 @@ const sqliteMigrationFile = (migrationUrl: string | undefined): { migrationFile?
 export async function openDialect(options: MigrateOptions, config: DialectConfig): Promise<Dialect> {
   const { url, client, migrationUrl } = options
   if (client !== undefined) {
-    if (isPostgresClient(client)) return postgresDialect({ client: client as never, ...(migrationUrl ? { migrationUrl } : {}) }, config)
+    if (isPostgresJs(client)) return postgresDialect(await postgresJsDriver({ client: client as AnySql, ...(migrationUrl ? { migrationUrl } : {}) }, config), config)
+    if (isNodePgPool(client) || isNodePgClient(client)) return postgresDialect(nodePgDriver({ client, ...(migrationUrl ? { migrationUrl } : {}) }, config), config)
+    if (isPGlite(client)) {
+      if (migrationUrl) throw new MigrationError('INVALID_OPTIONS', 'A PGlite instance is reachable only through itself: "migrationUrl" does not apply to it.')
+      return postgresDialect(pgliteDriver(client), config)
+    }
     if (isSqliteClient(client)) return sqliteDialect({ client, ...sqliteMigrationFile(migrationUrl) }, config)
     if (isMysqlClient(client)) return mysqlDialect({ client, ...(migrationUrl ? { migrationUrl } : {}) }, config)
-    throw new MigrationError('INVALID_OPTIONS', 'The "client" option takes a postgres.js sql instance, a better-sqlite3 Database or a mysql2 Pool or Connection.')
+    throw new MigrationError('INVALID_OPTIONS', `The "client" option takes ${ACCEPTED_CLIENTS}.`)
   }
-  if (url && isPostgresUrl(url)) return postgresDialect({ url, ...(migrationUrl ? { migrationUrl } : {}) }, config)
+  if (url && isPostgresUrl(url)) return postgresDialect(await postgresJsDriver({ url, ...(migrationUrl ? { migrationUrl } : {}) }, config), config)
   if (url && isMysqlUrl(url)) return mysqlDialect({ url, ...(migrationUrl ? { migrationUrl } : {}) }, config)
   const file = url ? sqliteFile(url) : undefined
   if (file) return sqliteDialect({ file, ...sqliteMigrationFile(migrationUrl) }, config)

@@ -5,8 +5,8 @@ import { historyStatements } from '../core/history.js'
 import { renderScript, sqlLiteral } from '../script.js'
 import type { SqlSyntax } from '../revisions/split.js'
 import type { Dialect, DialectConfig } from './dialect.js'
-import { loadDriver } from './driver.js'
-import { classifyPg, pgConnection, pool, type AnySql, type PgOptions, type Pool } from './postgres-connection.js'
+import { classifyPg, pgConnection } from './postgres-connection.js'
+import type { PgDriver } from './pg-driver/driver.js'
 import { pgSchemaSnapshot } from './postgres-schema.js'
 
 const SYNTAX: SqlSyntax = { dollarQuotes: true, brackets: false, nestedComments: true }
@@ -43,47 +43,15 @@ function lockKey(schema: string, table: string) {
 const seconds = (s: unknown) => `${Number(s)}s`
 
 /**
- * The connection settings of a client the app passed, from its public `options`, for a dedicated
- * connection of our own: the lock needs a session we can watch close, which a connection borrowed from
- * the app's pool cannot give.
+ * PostgreSQL on any client that `driver` adapts (pg-driver/: postgres.js, node-postgres, PGlite): the
+ * dialect's SQL, history and lock are the same for all of them; only how statements reach the server differs.
  */
-function optionsOf(client: AnySql): PgOptions {
-  const o = client.options as unknown as Record<string, unknown> & { host?: string[]; port?: number[]; connection?: Record<string, unknown> }
-  const keep = ['path', 'user', 'pass', 'database', 'ssl', 'socket', 'target_session_attrs', 'keep_alive', 'connect_timeout'] as const
-  const out: Record<string, unknown> = {}
-  for (const k of keep) if (o[k] !== undefined) out[k] = o[k]
-  if (o.host?.length) out.host = o.host.join(',')
-  if (o.port?.length) out.port = o.port[0]
-  out.connection = { ...(o.connection ?? {}) }
-  return out as PgOptions
-}
-
-export async function postgresDialect(target: { url?: string; client?: AnySql; migrationUrl?: string }, config: DialectConfig): Promise<Dialect> {
-  const postgres = await loadDriver<(o: PgOptions | string, o2?: PgOptions) => AnySql>('postgres', 'PostgreSQL')
-  const onnotice = (n: { message?: string }) => config.debug(`notice: ${n.message ?? ''}`)
+export async function postgresDialect(driver: PgDriver, config: DialectConfig): Promise<Dialect> {
   const application_name = `boot-migrate ${config.instanceId}`.slice(0, 63)
-  const connectionSettings: PgOptions = {
-    max: 1,
-    idle_timeout: 0,
-    max_lifetime: 0,
-    // Seconds per attempt: 10, or less when the caller gives up sooner (a black-holed host would otherwise cost 10 s).
-    connect_timeout: Math.max(1, Math.min(10, Math.ceil((config.connectTimeout ?? 10_000) / 1000))),
-    // Our queries read no arrays: the type lookup would be a second query on a cold boot.
-    fetch_types: false,
-    onnotice,
-  }
-  const fromUrl = (url: string) => (o: PgOptions) => postgres(url, { ...o, connection: { application_name } })
-  const open = (make: (o: PgOptions) => AnySql) => pool(make, connectionSettings)
-  // With a URL of our own, one connection serves the boot check, the lock and the revisions: fifty
-  // waiting replicas hold fifty connections, not a hundred.
-  // A destroyed migration connection ends that pool: the next use opens a new one.
-  let sharedPool: Pool | undefined
-  const shared = !target.client && !target.migrationUrl ? () => (sharedPool && !sharedPool.ended ? sharedPool : (sharedPool = open(fromUrl(target.url!)))) : undefined
-  const other: AnySql | undefined = target.client ?? (shared ? undefined : postgres(target.url!, { ...connectionSettings, connection: { application_name } }))
-  const appSql = (): AnySql => other ?? shared!().sql
   const table = `${quoteIdent(config.schema)}.${quoteIdent(config.table)}`
   const lock = lockKey(config.schema, config.table)
-  const display = redactUrl(target.migrationUrl ?? target.url ?? describeClient(target.client!))
+  const display = redactUrl(driver.display)
+  const classify = (e: unknown) => (driver.lost?.(e) ? 'connection-lost' : classifyPg(e))
   const history = historyStatements({
     table,
     param: (n) => `$${n}`,
@@ -95,40 +63,37 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
     writableCte: true,
   })
 
-  /** Asked while our connection waits for a lock: on a pool of one that is busy, it must be another connection. */
+  /** Asked while our connection waits for a lock, on another connection; none where the backend is the app's too (PGlite). */
   const blockers = async (pid: number) => {
-    const main = appSql()
-    const side = shared ? postgres(target.url!, { max: 1, fetch_types: false, onnotice, connect_timeout: 5 }) : main
-    const rows = await side
-      .unsafe<Array<{ pid: number; usename: string; application_name: string; state: string; query: string; secs: number }>>(
-        `select pid, usename, application_name, state, left(regexp_replace(query, '\\s+', ' ', 'g'), 200) as query,
-                extract(epoch from now() - coalesce(xact_start, query_start))::int as secs
-           from pg_stat_activity where pid = any(pg_blocking_pids($1))`,
-        [pid],
-      )
-      .finally(() => (side === main ? undefined : side.end({ timeout: 1 })))
+    if (!driver.aside) return []
+    const rows = await driver.aside<{ pid: number; usename: string; application_name: string; state: string; query: string; secs: number }>(
+      `select pid, usename, application_name, state, left(regexp_replace(query, '\\s+', ' ', 'g'), 200) as query,
+              extract(epoch from now() - coalesce(xact_start, query_start))::int as secs
+         from pg_stat_activity where pid = any(pg_blocking_pids($1))`,
+      [pid],
+    )
     return rows.map((r) => `pid ${r.pid} (${r.usename}${r.application_name ? `, ${r.application_name}` : ''}, ${r.state} for ${seconds(r.secs)}: ${r.query})`)
   }
 
   return {
     name: 'postgres',
     syntax: SYNTAX,
-    capabilities: { transactionalDdl: true, cancel: true },
+    capabilities: { transactionalDdl: true, cancel: driver.cancel },
     display,
     history,
     sql: { dialect: 'postgres', quote: quoteIdent, qualify: (schema, name) => (schema ? `${quoteIdent(schema)}.${quoteIdent(name)}` : quoteIdent(name)), param: (n) => `$${n}`, schemas: true },
     app: {
-      query: (text, params = []) => appSql().unsafe(text, params as never[]) as Promise<never[]>,
+      query: (text, params = []) => Promise.resolve(driver.app(text, params)) as Promise<never[]>,
       async batch(statements) {
-        for (const s of statements) await appSql().unsafe(s)
+        for (const s of statements) await driver.app(s)
       },
     },
-    classify: classifyPg,
+    classify,
     nonTransactional: postgresRules.nonTransactional,
     effectPresent: (e: unknown) => ['42P07', '42701', '42710', '42P06', '42723', '23505', '42704', '42P01', '42703'].includes(String((e as { code?: unknown })?.code)),
     implicitCommit: () => false,
     waitsForLocks: (s) => CONCURRENT.test(s),
-    schemaSnapshot: () => pgSchemaSnapshot(appSql(), config.schema, config.table),
+    schemaSnapshot: () => pgSchemaSnapshot(driver.app, config.schema, config.table),
     script: (work) =>
       renderScript(
         work,
@@ -144,25 +109,14 @@ export async function postgresDialect(target: { url?: string; client?: AnySql; m
         `boot-migrate script for ${display}`,
       ),
     async connect() {
-      const p =
-        shared?.() ??
-        open(target.migrationUrl ? fromUrl(target.migrationUrl) : (o) => postgres({ ...optionsOf(target.client!), ...o, connection: { ...optionsOf(target.client!).connection, application_name } }))
+      const session = await driver.openSession({ applicationName: application_name, config })
       try {
-        return await pgConnection(p, { lock, display, config, classify: classifyPg, blockers, ownsPool: !shared, syntax: SYNTAX })
+        return await pgConnection(session, { lock, display, config, classify, blockers, syntax: SYNTAX })
       } catch (e) {
-        await p.end(1).catch(() => undefined)
+        await session.destroy().catch(() => undefined)
         throw e
       }
     },
-    async close() {
-      if (other && !target.client) await other.end({ timeout: 5 })
-      if (sharedPool && !sharedPool.ended) await sharedPool.end(5)
-    },
+    close: () => driver.close(),
   }
 }
-
-function describeClient(sql: AnySql): string {
-  const o = sql.options as unknown as { host?: string[]; port?: number[]; database?: string; user?: string }
-  return `postgres://${o.user ?? ''}@${o.host?.[0] ?? 'localhost'}:${o.port?.[0] ?? 5432}/${o.database ?? ''}`
-}
-

@@ -23,7 +23,7 @@ export async function pgSchema(url: string, exclude: string[] = []): Promise<str
       const dump = execFileSync('pg_dump', ['--schema-only', '--no-owner', '--no-privileges', url], { encoding: 'utf8' })
       return dumpWithout(dump, exclude)
     }
-    const lines = await pgSchemaSnapshot(sql as never, '-', '-')
+    const lines = await pgSchemaSnapshot(((text: string, params: never[] = []) => sql.unsafe(text, params)) as never, '-', '-')
     return lines.filter((l) => !exclude.some((t) => mentions(l, t))).join('\n')
   } finally {
     await sql.end({ timeout: 1 })

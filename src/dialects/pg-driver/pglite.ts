@@ -1,0 +1,79 @@
+import { loadDriver } from '../driver.js'
+import type { PgDriver, PgQuery, PgRow, PgSession, PgTx } from './driver.js'
+
+interface Results {
+  rows: PgRow[]
+}
+
+/** What runs statements on PGlite: the instance, or the object its `transaction()` hands out. */
+interface PGliteQueryable {
+  query(text: string, params?: unknown[]): Promise<Results>
+  exec(text: string): Promise<Results[]>
+}
+
+/** The parts of a PGlite instance used here: structural, so `@electric-sql/pglite` need not be installed. */
+export interface PGliteLike extends PGliteQueryable {
+  transaction<T>(work: (tx: PGliteQueryable) => Promise<T>): Promise<T>
+  readonly closed: boolean
+  waitReady: Promise<void>
+}
+
+/** A PGlite instance: `query`, `exec`, `transaction`, and the `waitReady` promise of its WebAssembly start. */
+export const isPGlite = (c: unknown): c is PGliteLike => {
+  const o = c as Record<string, unknown> | null
+  return typeof o === 'object' && o !== null && ['query', 'exec', 'transaction'].every((n) => typeof o[n] === 'function') && 'waitReady' in o && typeof o.closed === 'boolean'
+}
+
+/** With parameters, one statement; without, a script through exec (simple protocol), the rows of its last statement. */
+const on = (q: PGliteQueryable): PgQuery =>
+  ((text: string, params?: readonly unknown[]) =>
+    params?.length ? q.query(text, [...params]).then((r) => r.rows) : q.exec(text).then((r) => r[r.length - 1]?.rows ?? [])) as PgQuery
+
+/**
+ * PGlite: PostgreSQL in this process, one backend per instance. There is no second session to open, so the
+ * migration runs on the app's instance (`sharedWith`): the lock is taken in this process as well as with
+ * pg_try_advisory_lock (which is re-entrant on one backend), and the app's queries wait while a revision's
+ * transaction holds the instance (PGlite queues them), as they would wait on its locks on a server. No
+ * statement can be cancelled: PGlite runs it to its end. Nothing outside this process can reach the instance,
+ * so there are no other processes to lock out.
+ */
+export function pgliteDriver(db: PGliteLike): PgDriver {
+  const query = on(db)
+  return {
+    app: query,
+    display: `pglite:${String((db as unknown as { dataDir?: unknown }).dataDir ?? 'memory://')}`,
+    cancel: false,
+    lost: (e) => /PGlite is closed/i.test(String((e as Error)?.message ?? '')),
+    async openSession() {
+      await db.waitReady
+      const s: PgSession = {
+        query,
+        driver: db,
+        transaction: <T>(work: (tx: PgTx) => Promise<T>) => db.transaction((tx) => work({ query: on(tx), driver: tx })),
+        // No socket: a closed instance shows up as the "PGlite is closed" error of the next statement.
+        onClose: () => () => undefined,
+        cancel: () => undefined,
+        contextDriver: (target, _inTx, check) =>
+          new Proxy(target as PGliteQueryable, {
+            get(t, prop) {
+              const v = Reflect.get(t, prop) as unknown
+              if (typeof v !== 'function') return v
+              // Bound to the instance itself: PGlite's methods read its private fields, which a proxy has not.
+              if (!['query', 'exec', 'sql', 'transaction'].includes(String(prop))) return (v as (...a: unknown[]) => unknown).bind(t)
+              return (...a: unknown[]) => (check(), (v as (...a: unknown[]) => unknown).apply(t, a))
+            },
+          }),
+        async drizzle(target, schema) {
+          const { drizzle } = await loadDriver<{ drizzle(c: unknown, o: object): unknown }>('drizzle-orm/pglite', 'drizzle-orm')
+          return drizzle(target, { schema })
+        },
+        sharedWith: db,
+        // The instance is the app's: it stays open.
+        release: async () => undefined,
+        destroy: async () => undefined,
+      }
+      return s
+    },
+    close: async () => undefined,
+  }
+}
