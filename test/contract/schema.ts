@@ -40,6 +40,12 @@ function dumpWithout(dump: string, exclude: string[]): string {
     .join('\n\n')
 }
 
+/** The catalog listing of a database that only this process reaches (PGlite: no pg_dump can connect to it). */
+export async function pgCatalogSchema(query: (text: string, params?: unknown[]) => Promise<Array<Record<string, unknown>>>, exclude: string[] = []): Promise<string> {
+  const lines = await pgSchemaSnapshot(((text: string, params?: unknown[]) => query(text, params)) as never, '-', '-')
+  return lines.filter((l) => !exclude.some((t) => mentions(l, t))).join('\n')
+}
+
 function mentions(text: string, table: string): boolean {
   const [schema, name] = table.includes('.') ? table.split('.') : [undefined, table]
   const word = (w: string) => new RegExp(`(^|[\\s."(])"?${w.replace(/[$*]/g, (c) => `\\${c}`)}"?($|[\\s.;,)"(:])`, 'm')

@@ -47,6 +47,30 @@ const rowsOf = (r: unknown): PgRow[] => {
   return last?.rows ?? []
 }
 
+/**
+ * Inside the revision's transaction, the transaction statements a function revision sends (drizzle's
+ * db.transaction() sends BEGIN … COMMIT on the client) become savepoints: never a COMMIT of ours, early.
+ */
+function savepoints() {
+  let depth = 0
+  const rewrite = (text: string): string => {
+    if (/^\s*(begin|start\s+transaction)\b/i.test(text)) return `savepoint boot_migrate_nested_${++depth}`
+    if (depth > 0 && /^\s*(commit|end)\s*;?\s*$/i.test(text)) return `release savepoint boot_migrate_nested_${depth--}`
+    if (depth > 0 && /^\s*rollback\s*;?\s*$/i.test(text)) {
+      const name = `boot_migrate_nested_${depth--}`
+      return `rollback to savepoint ${name}; release savepoint ${name}`
+    }
+    return text
+  }
+  return (query: unknown): unknown => {
+    if (typeof query === 'string') return rewrite(query)
+    // A submittable (pg-cursor, pg-query-stream) is passed as it is.
+    if (typeof (query as { submit?: unknown } | null)?.submit === 'function') return query
+    const text = (query as { text?: unknown } | null)?.text
+    return typeof text === 'string' ? { ...(query as object), text: rewrite(text) } : query
+  }
+}
+
 const LOST = /Connection terminated|connection error and is not queryable|Client was closed and is not queryable|Client has already been connected/i
 
 /**
@@ -92,7 +116,17 @@ export function nodePgDriver(target: { client: NodePgPoolLike | NodePgClientLike
       session.on('error', close)
       session.on('end', close)
       await session.connect()
-      const query = ((text: string, params?: readonly unknown[]) => session.query(text, params ? [...params] : undefined).then(rowsOf)) as PgQuery
+      // One statement at a time, in order: node-postgres queues concurrent calls itself, but that is deprecated (gone in pg 9).
+      let tail: Promise<unknown> = Promise.resolve()
+      const raw = (text: string, params?: readonly unknown[]) => {
+        const q = tail.then(() => session.query(text, params ? [...params] : undefined))
+        tail = q.then(
+          () => undefined,
+          () => undefined,
+        )
+        return q
+      }
+      const query = ((text: string, params?: readonly unknown[]) => raw(text, params).then(rowsOf)) as PgQuery
       const tx: PgTx = { query, driver: session }
       const s: PgSession = {
         ...tx,
@@ -106,8 +140,8 @@ export function nodePgDriver(target: { client: NodePgPoolLike | NodePgClientLike
             throw e
           }
           // COMMIT of a transaction a failed statement aborted answers ROLLBACK, without an error.
-          const [done] = (await session.query('commit').then((r) => [r as Result])) ?? []
-          if (done?.command === 'ROLLBACK') throw Object.assign(new Error('COMMIT rolled the transaction back: a statement in it had failed'), { code: '40000' })
+          const done = (await raw('commit')) as Result
+          if (done.command === 'ROLLBACK') throw Object.assign(new Error('COMMIT rolled the transaction back: a statement in it had failed'), { code: '40000' })
           return result
         },
         onClose: (l) => (listeners.add(l), () => void listeners.delete(l)),
@@ -122,14 +156,20 @@ export function nodePgDriver(target: { client: NodePgPoolLike | NodePgClientLike
             .catch((e: unknown) => config.debug(`cancel failed: ${(e as Error)?.message ?? e}`))
             .finally(() => side.end().catch(() => undefined))
         },
-        contextDriver: (on, _inTx, check) =>
-          new Proxy(on as NodePgClientLike, {
+        contextDriver(on, inTx, check) {
+          const nested = inTx ? savepoints() : undefined
+          return new Proxy(on as NodePgClientLike, {
             get(target, prop) {
               const v = Reflect.get(target, prop) as unknown
-              if (prop !== 'query' || typeof v !== 'function') return v
-              return (...a: unknown[]) => (check(), (v as (...a: unknown[]) => unknown).apply(target, a))
+              if (typeof v !== 'function') return v
+              if (prop !== 'query') return (v as (...a: unknown[]) => unknown).bind(target)
+              return (first: unknown, ...rest: unknown[]) => {
+                check()
+                return (v as (...a: unknown[]) => unknown).call(target, nested ? nested(first) : first, ...rest)
+              }
             },
-          }),
+          })
+        },
         async drizzle(on, schema) {
           const { drizzle } = await loadDriver<{ drizzle(c: unknown, o: object): unknown }>('drizzle-orm/node-postgres', 'drizzle-orm')
           return drizzle(on, { schema })

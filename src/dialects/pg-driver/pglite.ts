@@ -29,6 +29,20 @@ const on = (q: PGliteQueryable): PgQuery =>
   ((text: string, params?: readonly unknown[]) =>
     params?.length ? q.query(text, [...params]).then((r) => r.rows) : q.exec(text).then((r) => r[r.length - 1]?.rows ?? [])) as PgQuery
 
+let savepoints = 0
+async function savepoint<T>(tx: PGliteQueryable, work: () => Promise<T>): Promise<T> {
+  const name = `boot_migrate_nested_${++savepoints}`
+  await tx.exec(`savepoint ${name}`)
+  try {
+    const result = await work()
+    await tx.exec(`release savepoint ${name}`)
+    return result
+  } catch (e) {
+    await tx.exec(`rollback to savepoint ${name}; release savepoint ${name}`)
+    throw e
+  }
+}
+
 /**
  * PGlite: PostgreSQL in this process, one backend per instance. There is no second session to open, so the
  * migration runs on the app's instance (`sharedWith`): the lock is taken in this process as well as with
@@ -53,9 +67,11 @@ export function pgliteDriver(db: PGliteLike): PgDriver {
         // No socket: a closed instance shows up as the "PGlite is closed" error of the next statement.
         onClose: () => () => undefined,
         cancel: () => undefined,
-        contextDriver: (target, _inTx, check) =>
+        contextDriver: (target, inTx, check) =>
           new Proxy(target as PGliteQueryable, {
-            get(t, prop) {
+            get(t, prop, proxy) {
+              // PGlite's transaction object has no transaction(): inside the revision's, a nested one is a savepoint.
+              if (prop === 'transaction' && inTx) return <T>(work: (tx: unknown) => Promise<T>) => (check(), savepoint(t, () => work(proxy)))
               const v = Reflect.get(t, prop) as unknown
               if (typeof v !== 'function') return v
               // Bound to the instance itself: PGlite's methods read its private fields, which a proxy has not.
