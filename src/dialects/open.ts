@@ -7,15 +7,13 @@ import { postgresDialect } from './postgres.js'
 import { isPostgresJs, postgresJsDriver, type AnySql } from './pg-driver/postgres-js.js'
 import { isNodePgClient, isNodePgPool, nodePgDriver } from './pg-driver/node-postgres.js'
 import { isPGlite, pgliteDriver } from './pg-driver/pglite.js'
+import { ACCEPTED_CLIENTS } from './clients.js'
 import { sqliteDialect } from './sqlite.js'
 import { sqliteFile, type SqliteFile } from './sqlite-url.js'
 
 const isPostgresUrl = (u: string) => /^postgres(ql)?:\/\//i.test(u)
 const isMysqlUrl = (u: string) => /^(mysql|mariadb):\/\//i.test(u)
 
-/** The clients `client` (and a drizzle `db`'s `$client`) may be, as the error for anything else lists them. */
-export const ACCEPTED_CLIENTS =
-  'a postgres.js sql instance, a node-postgres (pg) Pool or Client, a PGlite instance, a better-sqlite3 Database or a mysql2 Pool or Connection'
 
 /** A better-sqlite3 `Database`: `prepare`, `exec` and `pragma` methods and a `memory` flag. */
 const isSqliteClient = (c: unknown): c is Database => {
