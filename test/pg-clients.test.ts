@@ -8,7 +8,8 @@ import pg from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createMigrator, type RevisionInput } from '../src/index.js'
 import { drizzleFolder } from './drizzle-fixtures.js'
-import { freshDatabase } from './helpers.js'
+import { eventually } from './contract/support.js'
+import { client, freshDatabase, revisions } from './helpers.js'
 
 const quiet = { logger: false as const }
 const folder = drizzleFolder('postgresql')
@@ -60,6 +61,28 @@ describe.each(Object.keys(clients) as Array<keyof typeof clients>)('a drizzle da
     await expect(createMigrator({ db, migrations, ...quiet }).run()).rejects.toMatchObject({ code: 'MIGRATION_FAILED', revision: '2' })
     expect(await count('select count(*)::int as n from t')).toEqual([{ n: 0 }])
     expect(await count('select count(*)::int as n from boot_migrate_history')).toEqual([{ n: 1 }])
+  })
+})
+
+describe('node-postgres: a Client as client', () => {
+  it("migrates on a connection of its own, leaves the app's Client open, and stop() cancels the statement in flight (pg_cancel_backend)", async () => {
+    const url = await freshDatabase()
+    const app = new pg.Client({ connectionString: url })
+    await app.connect()
+    closers.push(() => app.end())
+    // Ten minutes of sleep: stop() can only return within the test's time by cancelling it.
+    const dir = await revisions({ '0001_slow.sql': '-- migrate:up\ncreate table a (x int);\nselect pg_sleep(600);\ncreate table b (x int);\n' })
+    const migrator = createMigrator({ client: app, dir, ...quiet })
+    const sql = client(url)
+    const sleeping = async () =>
+      (await sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid() and state = 'active' and query like '%pg_sleep(600)%'`)[0]!.n
+    migrator.start()
+    await expect.poll(sleeping, eventually).toBe(1)
+
+    await migrator.stop()
+    expect(await sleeping()).toBe(0)
+    await expect(migrator.ready).rejects.toMatchObject({ code: 'ABORTED', revision: '0001' })
+    expect((await app.query("select to_regclass('a') as a, (select count(*)::int from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())) as locks")).rows).toEqual([{ a: null, locks: 0 }])
   })
 })
 
