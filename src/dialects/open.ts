@@ -14,7 +14,6 @@ import { sqliteFile, type SqliteFile } from './sqlite-url.js'
 const isPostgresUrl = (u: string) => /^postgres(ql)?:\/\//i.test(u)
 const isMysqlUrl = (u: string) => /^(mysql|mariadb):\/\//i.test(u)
 
-
 /** A better-sqlite3 `Database`: `prepare`, `exec` and `pragma` methods and a `memory` flag. */
 const isSqliteClient = (c: unknown): c is Database => {
   const o = c as Record<string, unknown> | null

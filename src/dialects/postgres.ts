@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import { MigrationError } from '../errors.js'
 import { redactUrl } from '../secrets.js'
 import { historyStatements } from '../core/history.js'
 import { renderScript, sqlLiteral } from '../script.js'
