@@ -122,6 +122,14 @@ describe('PGlite: one instance, one process', () => {
     expect((await instance.query("select count(*)::int as n from pg_locks where locktype = 'advisory'")).rows).toEqual([{ n: 0 }])
   })
 
+  it("leaves the app's session (the instance's one backend) without the lock and the timeouts the migration set", async () => {
+    const instance = new PGlite()
+    closers.push(() => instance.close())
+    await createMigrator({ client: instance, migrations: [{ id: '1', up: 'create table a (x int)' }], ...quiet }).run()
+    const settings = await instance.query("select current_setting('lock_timeout') as lock_timeout, (select count(*)::int from pg_locks where locktype = 'advisory') as locks")
+    expect(settings.rows).toEqual([{ lock_timeout: '0', locks: 0 }])
+  })
+
   it('refuses migrationUrl: the instance is reachable only through itself', async () => {
     const instance = new PGlite()
     closers.push(() => instance.close())

@@ -84,8 +84,8 @@ export function pgliteDriver(db: PGliteLike): PgDriver {
           return drizzle(target, { schema })
         },
         sharedWith: db,
-        // The instance is the app's: it stays open.
-        release: async () => undefined,
+        // The instance is the app's: it stays open, without the session settings the migration set on it.
+        release: async () => void (await db.exec('reset lock_timeout; reset client_connection_check_interval').catch(() => undefined)),
         destroy: async () => undefined,
       }
       return s
