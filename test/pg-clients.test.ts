@@ -86,6 +86,26 @@ describe('node-postgres: a Client as client', () => {
   })
 })
 
+describe('node-postgres: the migration backend is terminated inside a transactional revision', () => {
+  it('rejects with CONNECTION_LOST, commits none of the revision and frees the lock', async () => {
+    const url = await freshDatabase()
+    const pool = new pg.Pool({ connectionString: url, max: 2 })
+    pool.on('error', () => undefined)
+    closers.push(() => pool.end())
+    const inserts = Array.from({ length: 100 }, (_, i) => `insert into t values (${i + 1});`)
+    inserts.splice(50, 0, 'select pg_terminate_backend(pg_backend_pid());')
+    const dir = await revisions({ '0001_t.sql': '-- migrate:up\ncreate table t (x int);\n', '0002_fill.sql': `-- migrate:up\n${inserts.join('\n')}\n` })
+    const error = await createMigrator({ client: pool, dir, ...quiet })
+      .run()
+      .catch((e: unknown) => e)
+    expect(error).toMatchObject({ name: 'MigrationError', code: 'CONNECTION_LOST' })
+    const sql = client(url)
+    expect(await sql`select count(*)::int as n from t`).toEqual([{ n: 0 }])
+    expect(await sql`select id, state from boot_migrate_history order by id`).toEqual([{ id: '0001', state: 'applied' }])
+    expect(await sql`select count(*)::int as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`).toEqual([{ n: 0 }])
+  })
+})
+
 describe('PGlite: one instance, one process', () => {
   it('a second migrator on the same instance waits for the lock the first holds (the advisory lock alone would let it in), then finds nothing to do', async () => {
     const instance = new PGlite()
