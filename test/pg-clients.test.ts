@@ -169,3 +169,29 @@ describe('an unknown client', () => {
     for (const name of ['postgres.js', 'node-postgres (pg) Pool or Client', 'PGlite', 'better-sqlite3', 'mysql2']) expect((error as Error).message).toContain(name)
   })
 })
+
+describe("pooler: 'transaction' with a node-postgres Pool", () => {
+  const pool = async () => {
+    const url = await freshDatabase()
+    const p = new pg.Pool({ connectionString: url, max: 2 })
+    p.on('error', () => undefined)
+    closers.push(() => p.end())
+    return { p, url }
+  }
+  const migrations = [{ id: '1', up: 'create table a (x int)' }]
+
+  it('is refused with INVALID_OPTIONS without migrationUrl, and nothing is created', async () => {
+    const { p } = await pool()
+    await expect(createMigrator({ client: p, pooler: 'transaction', migrations, ...quiet }).run()).rejects.toMatchObject({
+      code: 'INVALID_OPTIONS',
+      message: expect.stringContaining('migrationUrl'),
+    })
+    expect((await p.query("select count(*)::int as n from pg_tables where tablename in ('a', 'boot_migrate_history')")).rows).toEqual([{ n: 0 }])
+  })
+
+  it('migrates on the direct migrationUrl, the pool serving only the boot check', async () => {
+    const { p, url } = await pool()
+    expect((await createMigrator({ client: p, migrationUrl: url, pooler: 'transaction', migrations, ...quiet }).run()).applied.map((r) => r.id)).toEqual(['1'])
+    expect(await createMigrator({ client: p, migrationUrl: url, pooler: 'transaction', migrations, ...quiet }).run()).toMatchObject({ upToDate: true, current: '1' })
+  })
+})
