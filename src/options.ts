@@ -4,6 +4,7 @@ import { redactGivenUrl } from './secrets.js'
 import { FORMATS } from './tools/index.js'
 import type { MigrateOptions } from './types.js'
 import { distance } from './distance.js'
+import { ACCEPTED_CLIENTS } from './dialects/clients.js'
 
 let instance: string | undefined
 /** host:pid, computed once: a syscall on every no-op boot is not free. */
@@ -96,7 +97,7 @@ const TAKEOVER: Record<string, Check> = { keepHistory: bool, strict: bool }
 /** One check per option: a field added to MigrateOptions without one is a type error here. */
 const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
   url: text('a database URL string (postgres://…, sqlite:path, file:path or a .db path)'),
-  client: (v) => ((typeof v === 'object' && v !== null) || typeof v === 'function' ? undefined : 'a postgres.js sql instance or a better-sqlite3 Database'),
+  client: (v) => ((typeof v === 'object' && v !== null) || typeof v === 'function' ? undefined : ACCEPTED_CLIENTS),
   db: (v) => (clientOfDb(v) ? undefined : 'a drizzle-orm database made with drizzle(client) (its $client is missing)'),
   drizzle: (v) => (isObject(v) ? undefined : 'an object { table?, schema?, keepHistory? }'),
   format: (v) => (FORMATS.includes(v as string) ? undefined : `one of ${FORMATS.map((f) => JSON.stringify(f)).join(', ')}`),

@@ -142,8 +142,9 @@ export function secretsOf(options: MigrateOptions): string[] {
     add(/^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:([\s\S]+)@/i.exec(u)?.[1])
   }
   const client = options && (options.client ?? (options.db as { $client?: unknown } | undefined)?.$client)
-  const pass = (client as { options?: { pass?: unknown } } | undefined)?.options?.pass
-  if (typeof pass === 'string' && pass) out.push(pass)
+  const c = client as { options?: { pass?: unknown; password?: unknown }; connectionParameters?: { password?: unknown } } | undefined
+  // postgres.js keeps it as options.pass, a node-postgres Pool as options.password, a Client in connectionParameters.
+  for (const pass of [c?.options?.pass, c?.options?.password, c?.connectionParameters?.password]) if (typeof pass === 'string' && pass) out.push(pass)
   return [...new Set(out)].filter((s) => !exclude.has(s))
 }
 

@@ -6,7 +6,8 @@ export type Awaitable<T> = T | PromiseLike<T>
 export interface MigrationContext<Client = unknown> {
   /**
    * The driver on the migration connection: a postgres.js `sql` (inside the revision's
-   * transaction when it has one) or a better-sqlite3 `Database`.
+   * transaction when it has one), a node-postgres `Client` (ours, with the transaction open on it), a PGlite
+   * instance or, inside a transaction, the transaction PGlite hands out, a better-sqlite3 `Database` or a mysql2 connection.
    */
   sql: Client
   dialect: DialectName
@@ -77,9 +78,16 @@ export interface Logger {
 export interface MigrateOptions {
   /** `postgres://…`, `sqlite:path`, `file:path` or a path ending in .db/.sqlite/.sqlite3. */
   url?: string
-  /** An existing postgres.js `sql` or better-sqlite3 `Database`; never closed by the migrator. */
+  /**
+   * An existing client; never closed by the migrator. PostgreSQL: a postgres.js `sql`, a node-postgres (`pg`)
+   * `Pool` or `Client`, or a PGlite instance; SQLite: a better-sqlite3 `Database`; MySQL: a mysql2 `Pool` or
+   * `Connection`. Recognised by shape (see README "Clients"), so none of these packages is needed to type-check.
+   */
   client?: unknown
-  /** A drizzle-orm database (postgres-js or better-sqlite3); its own client is used, as with `client`. */
+  /**
+   * A drizzle-orm database (postgres-js, node-postgres, pglite, better-sqlite3 or mysql2); its own client is used,
+   * as with `client`.
+   */
   db?: unknown
   /**
    * drizzle's history table: its name and schema if you changed drizzle's `migrationsTable`/`migrationsSchema`,

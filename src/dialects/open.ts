@@ -7,6 +7,8 @@ import { isLibsqlClient, localLibsql } from './libsql-client.js'
 import type { mysqlDialect } from './mysql.js'
 import type { postgresDialect } from './postgres.js'
 import type { sqliteDialect } from './sqlite.js'
+import { isPostgresClient } from './pg-driver/shapes.js'
+import { ACCEPTED_CLIENTS } from './clients.js'
 import { sqliteFile, type SqliteFile } from './sqlite-url.js'
 
 /**
@@ -40,10 +42,6 @@ function carried<K extends keyof typeof NAMES>(dialects: Dialects, name: K): Non
 const isPostgresUrl = (u: string) => /^postgres(ql)?:\/\//i.test(u)
 const isMysqlUrl = (u: string) => /^(mysql|mariadb):\/\//i.test(u)
 
-/** A postgres.js `sql` is a function with `unsafe`, `begin` and parsed `options`. */
-const isPostgresClient = (c: unknown): boolean =>
-  typeof c === 'function' && typeof (c as { unsafe?: unknown }).unsafe === 'function' && typeof (c as { begin?: unknown }).begin === 'function'
-
 /** A better-sqlite3 `Database`: `prepare`, `exec` and `pragma` methods and a `memory` flag. */
 const isSqliteClient = (c: unknown): c is Database => {
   const o = c as Record<string, unknown> | null
@@ -68,12 +66,12 @@ export async function openDialect(options: MigrateOptions, config: DialectConfig
   const sqliteDialect = () => carried(dialects, 'sqlite')
   const mysqlDialect = () => carried(dialects, 'mysql')
   if (client !== undefined) {
-    if (isPostgresClient(client)) return postgresDialect()({ client: client as never, ...(migrationUrl ? { migrationUrl } : {}) }, config)
+    if (isPostgresClient(client)) return postgresDialect()({ client, ...(migrationUrl ? { migrationUrl } : {}) }, config)
     if (isSqliteClient(client)) return sqliteDialect()({ client, ...sqliteMigrationFile(migrationUrl) }, config)
     // Before mysql2: a libSQL Client has `execute` too. A remote one is refused before anything is imported.
     if (isLibsqlClient(client)) return sqliteDialect()({ libsql: localLibsql(client), ...sqliteMigrationFile(migrationUrl) }, config)
     if (isMysqlClient(client)) return mysqlDialect()({ client, ...(migrationUrl ? { migrationUrl } : {}) }, config)
-    throw new MigrationError('INVALID_OPTIONS', 'The "client" option takes a postgres.js sql instance, a better-sqlite3 Database, an @libsql/client Client (local file) or a mysql2 Pool or Connection.')
+    throw new MigrationError('INVALID_OPTIONS', `The "client" option takes ${ACCEPTED_CLIENTS}.`)
   }
   if (url && isPostgresUrl(url)) return postgresDialect()({ url, ...(migrationUrl ? { migrationUrl } : {}) }, config)
   if (url && isMysqlUrl(url)) return mysqlDialect()({ url, ...(migrationUrl ? { migrationUrl } : {}) }, config)

@@ -1,5 +1,5 @@
 import { driverMissing, driverOf } from './driver.js'
-import type { AnySql, PgOptions } from './postgres-connection.js'
+import type { AnySql, PgOptions } from './pg-driver/postgres-js.js'
 
 /** postgres.js's default export. */
 export type PostgresFactory = (o: PgOptions | string, o2?: PgOptions) => AnySql

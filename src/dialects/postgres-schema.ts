@@ -1,4 +1,4 @@
-import type { PostgresType, Sql } from 'postgres'
+import type { PgQuery } from './pg-driver/driver.js'
 
 const SYSTEM = `('pg_catalog', 'information_schema', 'pg_toast')`
 
@@ -7,9 +7,9 @@ const SYSTEM = `('pg_catalog', 'information_schema', 'pg_toast')`
  * tables, columns with types/nullability/defaults, indexes, constraints, views, sequences, enums, functions.
  * The history table (and its progress table) is left out: it changes on every run by design.
  */
-export async function pgSchemaSnapshot(sql: Sql<Record<string, PostgresType>>, schema: string, table: string): Promise<string[]> {
+export async function pgSchemaSnapshot(query: PgQuery, schema: string, table: string): Promise<string[]> {
   const skip = [schema, table]
-  const q = (text: string, params: string[] = []) => sql.unsafe<Array<{ line: string }>>(text, params).then((rows) => rows.map((r) => r.line))
+  const q = (text: string, params: string[] = []) => Promise.resolve(query<{ line: string }>(text, params)).then((rows) => rows.map((r) => r.line))
   const notHistory = (s: string, t: string) => `not (${s} = $1 and ${t} in ($2::text, $2::text || '_progress'))`
   const parts = await Promise.all([
     q(`select format('table %I.%I', schemaname, tablename) as line from pg_tables

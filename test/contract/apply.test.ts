@@ -5,7 +5,7 @@ import { captureLog, revisions } from '../helpers.js'
 import { failure, quiet } from './support.js'
 import { targets } from './targets.js'
 
-describe.each(targets)('applying revisions ($name)', (target) => {
+describe.each(targets)('applying revisions ($label)', (target) => {
   const p = target.sql.param
 
   it('applies a folder of SQL and JS revisions in id order and records each in the history', async () => {
@@ -19,7 +19,7 @@ describe.each(targets)('applying revisions ($name)', (target) => {
         "  await exec('create table t1 (x int); create table t2 (x int);')\n" +
         '}\n',
     })
-    const result = await createMigrator({ url: db.url, dir, ...quiet }).run()
+    const result = await createMigrator({ ...db.connection, dir, ...quiet }).run()
     expect(result.applied.map((r) => r.id)).toEqual(['0001', '0002', '0003'])
     expect(result.applied.every((r) => typeof r.durationMs === 'number' && r.durationMs >= 0)).toBe(true)
     expect(result).toMatchObject({ current: '0003', target: '0003', upToDate: false, unknown: [] })
@@ -46,7 +46,7 @@ describe.each(targets)('applying revisions ($name)', (target) => {
   it('keeps the history in the configured table', async () => {
     const db = await target.fresh()
     const dir = await revisions({ '1_a.sql': '-- migrate:up\ncreate table a (x int);' })
-    await createMigrator({ url: db.url, dir, table: 'app "versions"', ...quiet }).run()
+    await createMigrator({ ...db.connection, dir, table: 'app "versions"', ...quiet }).run()
     expect(await db.query(`select id from ${target.quote('app "versions"')}`)).toEqual([{ id: '1' }])
     expect(await db.tables()).toEqual(['a', 'app "versions"'])
   })
@@ -55,7 +55,7 @@ describe.each(targets)('applying revisions ($name)', (target) => {
     const db = await target.fresh()
     await db.exec('create table existing (x int)')
     const dir = await revisions({ '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n', '0002_b.sql': '-- migrate:up\ncreate table b (x int);\n' })
-    const result = await createMigrator({ url: db.url, dir, ...quiet }).run()
+    const result = await createMigrator({ ...db.connection, dir, ...quiet }).run()
     expect(result.applied.map((r) => r.id)).toEqual(['0001', '0002'])
     expect(await db.tables()).toEqual(['a', 'b', 'boot_migrate_history', 'existing'])
   })
@@ -75,9 +75,9 @@ describe.each(targets)('applying revisions ($name)', (target) => {
       '0002_b.sql': '-- migrate:up\ncreate table b (x int);\n',
       '0003_c.sql': '-- migrate:up\ncreate table c (x int);\n',
     })
-    expect(await createMigrator({ url: db.url, dir, to: '0002', ...quiet }).run()).toMatchObject({ current: '0002', target: '0002' })
+    expect(await createMigrator({ ...db.connection, dir, to: '0002', ...quiet }).run()).toMatchObject({ current: '0002', target: '0002' })
     expect(await db.tables()).not.toContain('c')
-    expect(await createMigrator({ url: db.url, dir, ...quiet }).run()).toMatchObject({ applied: [{ id: '0003' }] })
+    expect(await createMigrator({ ...db.connection, dir, ...quiet }).run()).toMatchObject({ applied: [{ id: '0003' }] })
   })
 
   it('reports the failing statement with its file and line and leaves nothing of the revision', async () => {
@@ -86,7 +86,7 @@ describe.each(targets)('applying revisions ($name)', (target) => {
       '0001_ok.sql': '-- migrate:up\ncreate table ok (x int);\n',
       '0002_bad.sql': '-- migrate:up\ncreate table half (x int);\n\ninsert into half\n  values (no_such_column);\n',
     })
-    const error = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+    const error = await failure(createMigrator({ ...db.connection, dir, ...quiet }).run())
     const line = target.errorLine === 'failing token' ? 5 : 4
     expect(error).toBeInstanceOf(MigrationError)
     expect(error).toMatchObject({ code: 'MIGRATION_FAILED', revision: '0002', line })
@@ -113,7 +113,7 @@ describe.each(targets)('applying revisions ($name)', (target) => {
       '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n',
       '0002_b.sql': '-- migrate:up\ninsert into nowhere values (1);\n',
     })
-    const error = await failure(createMigrator({ url: db.url, dir, transaction: 'all', ...quiet }).run())
+    const error = await failure(createMigrator({ ...db.connection, dir, transaction: 'all', ...quiet }).run())
     // Where DDL commits implicitly, one transaction cannot hold a CREATE TABLE: refused before anything runs.
     expect(error).toMatchObject(target.transactionalDdl ? { code: 'MIGRATION_FAILED', revision: '0002' } : { code: 'INVALID_OPTIONS', revision: '0001' })
     expect(await db.tables()).toEqual(['boot_migrate_history'])
@@ -124,7 +124,7 @@ describe.each(targets)('applying revisions ($name)', (target) => {
     const db = await target.fresh()
     let seen: unknown
     const result = await createMigrator({
-      url: db.url,
+      ...db.connection,
       migrations: [
         {
           id: '1',
@@ -147,7 +147,7 @@ describe.each(targets)('applying revisions ($name)', (target) => {
     const db = await target.fresh()
     const dir = await revisions({ '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n' })
     const log = captureLog()
-    await createMigrator({ url: db.url, dir, logger: log.logger }).run()
+    await createMigrator({ ...db.connection, dir, logger: log.logger }).run()
     expect(log.text()).toMatch(/applied 0001_a in \d+ ms/)
     // The URL names the database; its password (the embedded server has one) is never printed.
     expect(log.text()).toContain(redactUrl(db.url))

@@ -10,11 +10,11 @@ const twoTables = () =>
     '0002_b.sql': '-- migrate:up\ncreate table b (x int);\n',
   })
 
-describe.each(targets)('the no-op boot ($name)', (target) => {
+describe.each(targets)('the no-op boot ($label)', (target) => {
   it("runs exactly one statement on the app's connection when nothing is pending, and takes no lock", async () => {
     const db = await target.fresh()
     const dir = await twoTables()
-    await createMigrator({ url: db.url, dir, ...quiet }).run()
+    await createMigrator({ ...db.connection, dir, ...quiet }).run()
     const app = db.appClient()
     await app.query('select 1')
     app.statements.length = 0
@@ -37,11 +37,11 @@ describe.each(targets)('the no-op boot ($name)', (target) => {
   })
 })
 
-describe.each(targets)('migrate() within one process ($name)', (target) => {
+describe.each(targets)('migrate() within one process ($label)', (target) => {
   it('shares one run between concurrent calls', async () => {
     const db = await target.fresh()
     const dir = await twoTables()
-    const [a, b] = [migrate({ url: db.url, dir, ...quiet }), migrate({ url: db.url, dir, ...quiet })]
+    const [a, b] = [migrate({ ...db.connection, dir, ...quiet }), migrate({ ...db.connection, dir, ...quiet })]
     expect(a).toBe(b)
     expect((await a).applied.map((r) => r.id)).toEqual(['0001', '0002'])
   })
@@ -59,8 +59,8 @@ describe.each(targets)('migrate() within one process ($name)', (target) => {
   it('runs again after a failed run instead of repeating its error', async () => {
     const db = await target.fresh()
     const migrations = [{ id: '1', up: 'insert into not_yet values (1)' }]
-    expect(await failure(migrate({ url: db.url, migrations, ...quiet }))).toMatchObject({ code: 'MIGRATION_FAILED' })
+    expect(await failure(migrate({ ...db.connection, migrations, ...quiet }))).toMatchObject({ code: 'MIGRATION_FAILED' })
     await db.exec('create table not_yet (x int)')
-    await expect(migrate({ url: db.url, migrations, ...quiet })).resolves.toMatchObject({ current: '1' })
+    await expect(migrate({ ...db.connection, migrations, ...quiet })).resolves.toMatchObject({ current: '1' })
   })
 })

@@ -25,11 +25,11 @@ function response() {
   return Object.assign(res, { setHeader: (k: string, v: string) => void (res.headers[k] = v), end: (b?: string) => void (res.body = b ?? '') })
 }
 
-describe.each(targets)('health and readiness in one process ($name)', (target) => {
+describe.each(targets)('health and readiness in one process ($label)', (target) => {
   it('health() and the events follow a run step by step: starting, migrating the named revision, ready', async () => {
     const db = await target.fresh()
     const held = heldRevision()
-    const migrator = createMigrator({ url: db.url, migrations: held.migrations, ...quiet })
+    const migrator = createMigrator({ ...db.connection, migrations: held.migrations, ...quiet })
     const events: string[] = []
     const at = (event: string) => events.push(`${event} (${migrator.health().status})`)
     migrator.on('lock:acquired', () => at('lock:acquired'))
@@ -47,7 +47,7 @@ describe.each(targets)('health and readiness in one process ($name)', (target) =
     const during = migrator.health()
     expect(during).toMatchObject({ status: 'migrating', ready: false, applying: { id: '0001', name: 'slow' }, target: '0001', pending: ['0001'], error: null })
     expect(during.applying!.sinceMs).toEqual(expect.any(Number))
-    expect(await db.lockHeld()).toBe(true)
+    if (target.readsDuringRevision) expect(await db.lockHeld()).toBe(true)
 
     held.release()
     const result = await migrator.ready
@@ -61,7 +61,7 @@ describe.each(targets)('health and readiness in one process ($name)', (target) =
   it('the node and fetch handlers answer 503 until the target is reached, then 200, with the same body', async () => {
     const db = await target.fresh()
     const dir = await revisions({ '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n' })
-    const migrator = createMigrator({ url: db.url, dir, ...quiet })
+    const migrator = createMigrator({ ...db.connection, dir, ...quiet })
     const handler = migrator.fetchHandler()
     const node = migrator.readiness()
     expect(handler(new Request('http://x/readyz')).status).toBe(503)
@@ -87,7 +87,7 @@ describe.each(targets)('health and readiness in one process ($name)', (target) =
     const db = await target.fresh()
     const [started, stopped] = [deferred(), deferred()]
     const migrator = createMigrator({
-      url: db.url,
+      ...db.connection,
       migrations: [
         {
           id: '0001',
@@ -105,7 +105,7 @@ describe.each(targets)('health and readiness in one process ($name)', (target) =
     })
     migrator.start()
     await started.promise
-    expect(await db.lockHeld()).toBe(true)
+    if (target.readsDuringRevision) expect(await db.lockHeld()).toBe(true)
 
     await migrator.stop()
     await expect(migrator.ready).rejects.toMatchObject({ code: 'ABORTED', revision: '0001' })
@@ -116,15 +116,16 @@ describe.each(targets)('health and readiness in one process ($name)', (target) =
     expect(await db.lockHeld()).toBe(false)
   })
 
-  it('a run waiting for the lock reports waiting-for-lock and lock:wait, and an AbortSignal stops it', async () => {
+  // On PGlite the waiter's history read itself waits for the revision's transaction (one backend): see test/pglite.test.ts.
+  it.skipIf(!target.readsDuringRevision)('a run waiting for the lock reports waiting-for-lock and lock:wait, and an AbortSignal stops it', async () => {
     const db = await target.fresh()
     const held = heldRevision()
-    const leader = createMigrator({ url: db.url, migrations: held.migrations, ...quiet })
+    const leader = createMigrator({ ...db.connection, migrations: held.migrations, ...quiet })
     leader.start()
     await held.started
 
     const controller = new AbortController()
-    const waiter = createMigrator({ url: db.url, migrations: held.migrations, signal: controller.signal, ...quiet })
+    const waiter = createMigrator({ ...db.connection, migrations: held.migrations, signal: controller.signal, ...quiet })
     const waiting = deferred<string>()
     waiter.on('lock:wait', () => waiting.resolve(waiter.health().status))
     waiter.start()
@@ -139,7 +140,7 @@ describe.each(targets)('health and readiness in one process ($name)', (target) =
   it("mode 'wait' gives up with WAIT_TIMEOUT when nobody migrates", async () => {
     const db = await target.fresh()
     const dir = await revisions({ '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n' })
-    await expect(createMigrator({ url: db.url, dir, mode: 'wait', waitTimeout: 600, ...quiet }).run()).rejects.toMatchObject({ code: 'WAIT_TIMEOUT' })
+    await expect(createMigrator({ ...db.connection, dir, mode: 'wait', waitTimeout: 600, ...quiet }).run()).rejects.toMatchObject({ code: 'WAIT_TIMEOUT' })
     expect(await db.tables()).toEqual([])
   })
 })

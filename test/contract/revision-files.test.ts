@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { createMigrator } from '../../src/index.js'
 import { captureLog, revisions } from '../helpers.js'
 import { failure, quiet } from './support.js'
-import { targets } from './targets.js'
+import { targets, type Connection } from './targets.js'
 
 const up = (table: string) => `-- migrate:up\ncreate table ${table} (x int);\n\n-- migrate:down\ndrop table ${table};\n`
 
@@ -30,13 +30,13 @@ async function configMap(files: Record<string, string>) {
   return { dir, update: publish }
 }
 
-describe.each(targets)('revision files on disk ($name)', (target) => {
-  const run = (url: string, dir: string, extra: Record<string, unknown> = {}) => createMigrator({ url, dir, ...quiet, ...extra }).run()
+describe.each(targets)('revision files on disk ($label)', (target) => {
+  const run = (connection: Connection, dir: string, extra: Record<string, unknown> = {}) => createMigrator({ ...connection, dir, ...quiet, ...extra }).run()
 
   /** The run must be refused with INVALID_REVISION before anything reaches the database. */
   const refused = async (dir: string) => {
     const db = await target.fresh()
-    const error = await failure(run(db.url, dir))
+    const error = await failure(run(db.connection, dir))
     expect(error.code).toBe('INVALID_REVISION')
     expect(await db.tables()).toEqual([])
     return error
@@ -46,17 +46,17 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
     it('applies the files of a ConfigMap mount (links through ..data) and sees a ConfigMap update', async () => {
       const db = await target.fresh()
       const cm = await configMap({ '0001_a.sql': up('a') })
-      await expect(run(db.url, cm.dir)).resolves.toMatchObject({ applied: [{ id: '0001' }], current: '0001' })
+      await expect(run(db.connection, cm.dir)).resolves.toMatchObject({ applied: [{ id: '0001' }], current: '0001' })
       expect(await db.tables()).toContain('a')
 
       // The update swaps ..data: the link 0001_a.sql is untouched, what it points to changed; a new key is added.
       await cm.update({ '0001_a.sql': up('a'), '0002_b.sql': up('b') })
-      await expect(run(db.url, cm.dir)).resolves.toMatchObject({ applied: [{ id: '0002' }], current: '0002' })
+      await expect(run(db.connection, cm.dir)).resolves.toMatchObject({ applied: [{ id: '0002' }], current: '0002' })
       expect(await db.tables()).toContain('b')
 
       // An update that edits an applied file (same size, so only the link's target tells) is caught.
       await cm.update({ '0001_a.sql': up('z'), '0002_b.sql': up('b') })
-      await expect(failure(run(db.url, cm.dir))).resolves.toMatchObject({ code: 'CHECKSUM_MISMATCH', revision: '0001' })
+      await expect(failure(run(db.connection, cm.dir))).resolves.toMatchObject({ code: 'CHECKSUM_MISMATCH', revision: '0001' })
     })
 
     it('follows a link to the folder itself and links to files elsewhere', async () => {
@@ -66,7 +66,7 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
       await symlink(join(elsewhere, 'shared.sql'), join(real, '0002_shared.sql'))
       const link = join(await revisions({}), 'migrations')
       await symlink(real, link)
-      await expect(run(db.url, link)).resolves.toMatchObject({ current: '0002' })
+      await expect(run(db.connection, link)).resolves.toMatchObject({ current: '0002' })
       expect(await db.tables()).toEqual(expect.arrayContaining(['a', 'shared']))
     })
 
@@ -84,21 +84,21 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
       const db = await target.fresh()
       const dir = await revisions({ 'README.md': 'the revisions are somewhere else' })
       const log = captureLog()
-      await expect(run(db.url, dir, { logger: log.logger })).resolves.toMatchObject({ upToDate: true, applied: [] })
+      await expect(run(db.connection, dir, { logger: log.logger })).resolves.toMatchObject({ upToDate: true, applied: [] })
       expect(log.text()).toMatch(new RegExp(`^warn .*the migrations folder ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} holds no revision`, 'm'))
     })
 
     it('does not warn when the history has revisions (the folder is older code, or they were stamped)', async () => {
       const db = await target.fresh()
-      await run(db.url, await revisions({ '0001_a.sql': up('a') }))
+      await run(db.connection, await revisions({ '0001_a.sql': up('a') }))
       const log = captureLog()
-      await expect(run(db.url, await revisions({}), { logger: log.logger })).resolves.toMatchObject({ upToDate: true, unknown: ['0001'] })
+      await expect(run(db.connection, await revisions({}), { logger: log.logger })).resolves.toMatchObject({ upToDate: true, unknown: ['0001'] })
       expect(log.text()).not.toContain('holds no revision')
     })
 
     it('refuses a folder that does not exist', async () => {
       const db = await target.fresh()
-      const error = await failure(run(db.url, join(await revisions({}), 'missing')))
+      const error = await failure(run(db.connection, join(await revisions({}), 'missing')))
       expect(error).toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringContaining('Cannot read the migrations folder') })
       expect(await db.tables()).toEqual([])
     })
@@ -108,7 +108,7 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
     it('reads extensions in any case (.SQL, .Sql) as revisions', async () => {
       const db = await target.fresh()
       const dir = await revisions({ '0001_a.sql': up('a'), '0002_b.SQL': up('b'), '0003_c.Sql': up('c') })
-      await expect(run(db.url, dir)).resolves.toMatchObject({ current: '0003' })
+      await expect(run(db.connection, dir)).resolves.toMatchObject({ current: '0003' })
       expect(await db.tables()).toEqual(expect.arrayContaining(['a', 'b', 'c']))
     })
 
@@ -123,10 +123,10 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
     it('refuses a file renamed from 1_a.sql to 0001_a.sql after it was applied, instead of applying it again', async () => {
       const db = await target.fresh()
       const dir = await revisions({ '1_a.sql': up('a') })
-      await run(db.url, dir)
+      await run(db.connection, dir)
       await rename(join(dir, '1_a.sql'), join(dir, '0001_a.sql'))
       await writeFile(join(dir, '2_b.sql'), up('b'))
-      const error = await failure(run(db.url, dir))
+      const error = await failure(run(db.connection, dir))
       expect(error).toMatchObject({ code: 'INVALID_REVISION', revision: '0001', file: join(dir, '0001_a.sql') })
       expect(error.message).toContain('id 0001 is the number of revision 1, which the history records as applied')
       expect(await db.tables()).not.toContain('b')
@@ -136,10 +136,10 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
     it('takes a target spelled as a number (1 for 0001) in up, down, stamp and script', async () => {
       const db = await target.fresh()
       const dir = await revisions({ '0001_a.sql': up('a'), '0002_b.sql': up('b'), '0003_c.sql': up('c') })
-      const m = () => createMigrator({ url: db.url, dir, ...quiet })
+      const m = () => createMigrator({ ...db.connection, dir, ...quiet })
       await expect(m().stamp('1')).resolves.toEqual(['0001'])
       await expect(m().script({ from: '1', to: '2' })).resolves.toContain('create table b')
-      await expect(createMigrator({ url: db.url, dir, ...quiet, to: '3' }).run()).resolves.toMatchObject({ current: '0003' })
+      await expect(createMigrator({ ...db.connection, dir, ...quiet, to: '3' }).run()).resolves.toMatchObject({ current: '0003' })
       await expect(m().down({ to: '2' })).resolves.toMatchObject({ reverted: [{ id: '0003' }], current: '0002' })
       expect(await db.tables()).toEqual(expect.arrayContaining(['b']))
       expect(await db.tables()).not.toContain('c')
@@ -151,7 +151,7 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
 
       const db = await target.fresh()
       const dir = await revisions({ '0001_a.sql': up('a'), '0002_b.sql.txt': up('b'), 'notes.txt': 'x', '0003_c.sql.bak': up('c') })
-      await expect(run(db.url, dir)).resolves.toMatchObject({ current: '0001' })
+      await expect(run(db.connection, dir)).resolves.toMatchObject({ current: '0001' })
     })
   })
 
@@ -172,10 +172,10 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
       const dir = await revisions({})
       const text = "-- migrate:up\ncreate table a (x text);\ninsert into a values ('café ☕');\n"
       await writeFile(join(dir, '0001_a.sql'), '\ufeff' + text)
-      await expect(run(db.url, dir)).resolves.toMatchObject({ current: '0001' })
+      await expect(run(db.connection, dir)).resolves.toMatchObject({ current: '0001' })
       expect(await db.query('select x from a')).toEqual([{ x: 'café ☕' }])
       await writeFile(join(dir, '0001_a.sql'), text)
-      await expect(run(db.url, dir)).resolves.toMatchObject({ upToDate: true })
+      await expect(run(db.connection, dir)).resolves.toMatchObject({ upToDate: true })
     })
   })
 
@@ -201,11 +201,11 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
         '0002_items.sql': 'create table items (x int);\n',
       })
       const db = await target.fresh()
-      const result = await run(db.url, dir)
+      const result = await run(db.connection, dir)
       expect(result.applied.map((r) => r.id)).toEqual(['0001', '0002'])
       expect(await db.tables()).toEqual(['boot_migrate_history', 'items', 'users'])
       expect(await db.query('select x from users')).toEqual([{ x: 1 }])
-      expect(await run(db.url, dir)).toMatchObject({ upToDate: true })
+      expect(await run(db.connection, dir)).toMatchObject({ upToDate: true })
     })
 
     it('a folder mixing marked and plain SQL files is refused, naming the unmarked files', async () => {
@@ -251,7 +251,7 @@ describe.each(targets)('revision files on disk ($name)', (target) => {
     it('a module of ours that takes ctx is not mistaken for one', async () => {
       const dir = await revisions({ '0001_users.mjs': "// knex-free\nexport async function up(ctx) {\n  await ctx.query('create table users (x int)')\n}\n" })
       const db = await target.fresh()
-      expect((await run(db.url, dir)).applied.map((r) => r.id)).toEqual(['0001'])
+      expect((await run(db.connection, dir)).applied.map((r) => r.id)).toEqual(['0001'])
     })
   })
 })

@@ -23,7 +23,7 @@ export async function pgSchema(url: string, exclude: string[] = []): Promise<str
       const dump = execFileSync('pg_dump', ['--schema-only', '--no-owner', '--no-privileges', url], { encoding: 'utf8' })
       return dumpWithout(dump, exclude)
     }
-    const lines = await pgSchemaSnapshot(sql as never, '-', '-')
+    const lines = await pgSchemaSnapshot(((text: string, params: never[] = []) => sql.unsafe(text, params)) as never, '-', '-')
     return lines.filter((l) => !exclude.some((t) => mentions(l, t))).join('\n')
   } finally {
     await sql.end({ timeout: 1 })
@@ -38,6 +38,12 @@ function dumpWithout(dump: string, exclude: string[]): string {
     .map((b) => b.split('\n').filter((l) => l && !l.startsWith('--') && !/^(SET\b|SELECT pg_catalog\.set_config|\\(un)?restrict )/.test(l)).join('\n'))
     .filter((b) => b.trim())
     .join('\n\n')
+}
+
+/** The catalog listing of a database that only this process reaches (PGlite: no pg_dump can connect to it). */
+export async function pgCatalogSchema(query: (text: string, params?: unknown[]) => Promise<Array<Record<string, unknown>>>, exclude: string[] = []): Promise<string> {
+  const lines = await pgSchemaSnapshot(((text: string, params?: unknown[]) => query(text, params)) as never, '-', '-')
+  return lines.filter((l) => !exclude.some((t) => mentions(l, t))).join('\n')
 }
 
 function mentions(text: string, table: string): boolean {

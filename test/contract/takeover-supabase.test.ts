@@ -40,7 +40,8 @@ describe('Supabase folders are detected', () => {
   })
 })
 
-describe.each(targets.filter((t) => t.name === 'postgres'))(`taking over the Supabase CLI ($name, ${supabaseBin ? 'real CLI' : 'stand-in'})`, (target) => {
+// The Supabase CLI (or its stand-in's workers) reaches the database by URL: not PGlite, which only this process reaches.
+describe.each(targets.filter((t) => t.name === 'postgres' && t.processes))(`taking over the Supabase CLI ($label, ${supabaseBin ? 'real CLI' : 'stand-in'})`, (target) => {
   const state = async (db: TestDatabase) => {
     const tables = await db.tables()
     return {
@@ -63,12 +64,12 @@ describe.each(targets.filter((t) => t.name === 'postgres'))(`taking over the Sup
     const db = await target.fresh()
     const { dir } = await supabaseProject()
     const log = captureLog()
-    const result = await createMigrator({ url: db.url, dir, logger: log.logger }).run()
+    const result = await createMigrator({ ...db.connection, dir, logger: log.logger }).run()
     expect(result.applied.map((r) => r.id)).toEqual(SUPABASE_IDS)
     expect(await db.schema(HISTORY)).toEqual(await byHand(dir))
     expect(await settingsOf(db)).toEqual(settings)
     expect(log.text()).toMatch(/info .*20240104000000_index\.sql: its BEGIN and COMMIT lines were dropped/)
-    expect(await createMigrator({ url: db.url, dir, ...quiet }).run()).toMatchObject({ upToDate: true, warnings: [] })
+    expect(await createMigrator({ ...db.connection, dir, ...quiet }).run()).toMatchObject({ upToDate: true, warnings: [] })
   })
 
   it('takeover at the end: nothing runs, the history is adopted', async () => {
@@ -76,7 +77,7 @@ describe.each(targets.filter((t) => t.name === 'postgres'))(`taking over the Sup
     const { project, dir } = await supabaseProject()
     await supabaseUp(project, db)
     const before = await state(db)
-    expect(await createMigrator({ url: db.url, dir, ...quiet }).run()).toMatchObject({ applied: [], current: INDEX, warnings: [] })
+    expect(await createMigrator({ ...db.connection, dir, ...quiet }).run()).toMatchObject({ applied: [], current: INDEX, warnings: [] })
     const after = await state(db)
     expect({ ...after, tables: after.tables.filter((t) => t !== 'boot_migrate_history'), ours: null }).toEqual(before)
     expect(await ids(db)).toEqual(SUPABASE_IDS)
@@ -86,7 +87,7 @@ describe.each(targets.filter((t) => t.name === 'postgres'))(`taking over the Sup
     const db = await target.fresh()
     const { project, dir } = await supabaseProject()
     await supabaseUp((await supabaseTruncated(project, 2)).project, db)
-    const result = await createMigrator({ url: db.url, dir, ...quiet }).run()
+    const result = await createMigrator({ ...db.connection, dir, ...quiet }).run()
     expect(result.applied.map((r) => r.id)).toEqual([RLS, INDEX])
     expect(await settingsOf(db)).toEqual(settings)
     expect(await ids(db)).toEqual(SUPABASE_IDS)
@@ -104,7 +105,7 @@ describe.each(targets.filter((t) => t.name === 'postgres'))(`taking over the Sup
       const moved = '20240102120000'
       await rename(join(dir, `${SEED}_seed.sql`), join(dir, `${moved}_seed.sql`))
       for (let boot = 0; boot < 2; boot++) {
-        const error = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+        const error = await failure(createMigrator({ ...db.connection, dir, ...quiet }).run())
         expect(error).toMatchObject({ code: 'ADOPTION_MISMATCH', message: expect.stringContaining(`the Supabase CLI applied ${SEED}_seed, which this folder does not have`) })
         expect(error.message).toContain('supabase migration repair --status reverted')
         expect(await state(db)).toEqual(before)
@@ -117,7 +118,7 @@ describe.each(targets.filter((t) => t.name === 'postgres'))(`taking over the Sup
         expected = [INIT, moved, RLS, INDEX]
       }
       for (let boot = 0; boot < 2; boot++) {
-        expect(await createMigrator({ url: db.url, dir, ...quiet }).run()).toMatchObject({ applied: [], current: INDEX, warnings: [] })
+        expect(await createMigrator({ ...db.connection, dir, ...quiet }).run()).toMatchObject({ applied: [], current: INDEX, warnings: [] })
         expect(await settingsOf(db)).toEqual(settings)
         expect(await ids(db)).toEqual(expected)
         expect(await db.schema(['boot_migrate_history'])).toEqual(before.schema)
@@ -136,12 +137,12 @@ describe.each(targets.filter((t) => t.name === 'postgres'))(`taking over the Sup
     const init = join(dir, `${INIT}_init.sql`)
     await writeFile(init, `-- reviewed\n${await readFile(init, 'utf8')}`)
 
-    const strict = await failure(createMigrator({ url: db.url, dir, takeover: { strict: true }, ...quiet }).run())
+    const strict = await failure(createMigrator({ ...db.connection, dir, takeover: { strict: true }, ...quiet }).run())
     expect(strict).toMatchObject({ code: 'ADOPTION_MISMATCH', message: expect.stringContaining(`${SEED}_seed`) })
     expect(await state(db)).toEqual(before)
 
     const log = captureLog()
-    const result = await createMigrator({ url: db.url, dir, logger: log.logger }).run()
+    const result = await createMigrator({ ...db.connection, dir, logger: log.logger }).run()
     expect(result).toMatchObject({ applied: [], current: INDEX, warnings: [expect.stringContaining(`${SEED}_seed.sql`)] })
     expect(result.warnings).toHaveLength(1)
     expect(log.text()).toMatch(/warn .*20240102000000_seed.* was changed after supabase applied it/)
@@ -174,7 +175,7 @@ describe.each(targets.filter((t) => t.name === 'postgres'))(`taking over the Sup
   it("keepHistory from scratch creates the CLI's table as the CLI does; the CLI then finds nothing to apply", async () => {
     const db = await target.fresh()
     const { project, dir } = await supabaseProject()
-    await createMigrator({ url: db.url, dir, takeover: { keepHistory: true }, ...quiet }).run()
+    await createMigrator({ ...db.connection, dir, takeover: { keepHistory: true }, ...quiet }).run()
     const other = await target.fresh()
     await supabaseUp((await supabaseTruncated(project, 1)).project, other)
     const table = (d: TestDatabase) =>

@@ -10,13 +10,16 @@ import { myApplyFile, mySchema, pgApplyFile, pgSchema, sqliteSchema } from './sc
 import mysql from 'mysql2/promise'
 import { mysqlLockName } from '../../src/dialects/mysql.js'
 import { randomBytes } from 'node:crypto'
+import { nodePostgresTarget, pgliteTarget } from './client-targets.js'
 
 export type Row = Record<string, unknown>
 
 /** A new, empty database and a connection of the test's own to look at it. */
 export interface TestDatabase {
-  /** What migrate() is given as `url`. */
+  /** The database's URL: what other processes (workers, the CLI, other tools) are given. */
   url: string
+  /** What migrate() in this process is given to reach the database: `url`, or the client under test. */
+  connection: Connection
   /** One statement. Rows are plain objects: integers (counts included) as numbers, timestamps as ISO strings. */
   query<R extends Row = Row>(sql: string, params?: unknown[]): Promise<R[]>
   /** A script of several statements, as a DBA runs one by hand. */
@@ -39,8 +42,12 @@ export interface TestDatabase {
   lockHeld(): Promise<boolean>
   /** An app's own connection, to hand to migrate() as `client`; `statements` records everything sent on it. */
   appClient(): AppClient
+  /** drizzle-orm's own migrate(), run in this process, for a database no other process can reach (PGlite). */
+  drizzleMigrate?(folder: string): Promise<{ ok: boolean; out: string }>
   close(): Promise<void>
 }
+
+export type Connection = { url: string } | { client: unknown }
 
 export interface AppClient {
   client: unknown
@@ -49,7 +56,20 @@ export interface AppClient {
 }
 
 export interface Target {
+  /** The dialect, as migrate() reports it (ctx.dialect). */
   name: 'postgres' | 'sqlite' | 'mysql'
+  /** The target in test names: the dialect, or the client under test on it (node-postgres, pglite). */
+  label: string
+  /**
+   * Whether other processes can reach the database (workers, the CLI, other tools' binaries, kill -9 of a
+   * migrator). PGlite lives inside the test's process, so the tests that need a second process do not apply.
+   */
+  processes: boolean
+  /**
+   * Whether the database can be read while a revision's transaction is open. PGlite has one backend, and the
+   * transaction holds the instance, so reads (the test's `lockHeld()` included) wait for the commit.
+   */
+  readsDuringRevision: boolean
   fresh(): Promise<TestDatabase>
   /** The history table as the dialect's statements name it. */
   historyTable: string
@@ -110,52 +130,11 @@ const postgresTarget: Target = {
   name: 'postgres',
   async fresh() {
     const url = await freshDatabase()
-    const sql = postgres(url, { max: 2, onnotice: () => undefined, types: { int8 } })
-    const query = async <R extends Row>(text: string, params: unknown[] = []) => plain(await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as R[]
-    const close = () => sql.end({ timeout: 1 })
-    open.push(close)
-    return {
-      url,
-      query,
-      // One connection of its own: postgres.js runs a script holding BEGIN/COMMIT only where no other query can slip in.
-      async exec(text) {
-        const one = postgres(url, { max: 1, onnotice: () => undefined })
-        try {
-          await one.unsafe(text)
-        } finally {
-          await one.end({ timeout: 1 })
-        }
-      },
-      tables: async () => (await query<{ name: string }>("select table_name as name from information_schema.tables where table_schema = 'public'")).map((r) => r.name).filter(notProgress).sort(),
-      indexes: async () =>
-        (
-          await query<{ name: string }>(
-            `select i.relname as name from pg_index x join pg_class i on i.oid = x.indexrelid join pg_namespace n on n.oid = i.relnamespace
-              where n.nspname = 'public' and not exists (select 1 from pg_constraint c where c.conindid = x.indexrelid)`,
-          )
-        )
-          .map((r) => r.name)
-          .sort(),
-      columns: async (table) =>
-        (
-          await query<{ name: string }>(
-            "select column_name as name from information_schema.columns where table_schema = 'public' and table_name = $1 order by ordinal_position",
-            [table],
-          )
-        ).map((r) => r.name),
-      schema: (exclude) => pgSchema(url, withProgress(exclude)),
-      applyFile: async (path) => pgApplyFile(url, path, readFileSync(path, 'utf8')),
-      lockHeld: async () =>
-        (await query<{ n: number }>("select count(*) as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())"))[0]!.n > 0,
-      appClient() {
-        const statements: string[] = []
-        const app = postgres(url, { max: 4, onnotice: () => undefined, debug: (_c, q) => void statements.push(q) })
-        open.push(() => app.end({ timeout: 1 }))
-        return { client: app, statements, query: async (text) => plain(await app.unsafe(text)) }
-      },
-      close,
-    }
+    return { ...(await postgresDatabase(url)), connection: { url } }
   },
+  label: 'postgres',
+  processes: true,
+  readsDuringRevision: true,
   historyTable: '"public"."boot_migrate_history"',
   transactionalDdl: true,
   takeover: ['drizzle', 'prisma', 'flyway', 'golang-migrate', 'goose', 'dbmate'],
@@ -172,6 +151,55 @@ const postgresTarget: Target = {
     refusedInTransaction: ['vacuum', 'VACUUM'],
     maintenance: () => 'vacuum',
   },
+}
+
+/** A PostgreSQL database on the server, looked at through postgres.js, whichever client migrates it. */
+async function postgresDatabase(url: string): Promise<Omit<TestDatabase, 'connection'>> {
+  const sql = postgres(url, { max: 2, onnotice: () => undefined, types: { int8 } })
+  const query = async <R extends Row>(text: string, params: unknown[] = []) => plain(await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[])) as R[]
+  const close = () => sql.end({ timeout: 1 })
+  open.push(close)
+  return {
+    url,
+    query,
+    // One connection of its own: postgres.js runs a script holding BEGIN/COMMIT only where no other query can slip in.
+    async exec(text) {
+      const one = postgres(url, { max: 1, onnotice: () => undefined })
+      try {
+        await one.unsafe(text)
+      } finally {
+        await one.end({ timeout: 1 })
+      }
+    },
+    tables: async () => (await query<{ name: string }>("select table_name as name from information_schema.tables where table_schema = 'public'")).map((r) => r.name).filter(notProgress).sort(),
+    indexes: async () =>
+      (
+        await query<{ name: string }>(
+          `select i.relname as name from pg_index x join pg_class i on i.oid = x.indexrelid join pg_namespace n on n.oid = i.relnamespace
+            where n.nspname = 'public' and not exists (select 1 from pg_constraint c where c.conindid = x.indexrelid)`,
+        )
+      )
+        .map((r) => r.name)
+        .sort(),
+    columns: async (table) =>
+      (
+        await query<{ name: string }>(
+          "select column_name as name from information_schema.columns where table_schema = 'public' and table_name = $1 order by ordinal_position",
+          [table],
+        )
+      ).map((r) => r.name),
+    schema: (exclude) => pgSchema(url, withProgress(exclude)),
+    applyFile: async (path) => pgApplyFile(url, path, readFileSync(path, 'utf8')),
+    lockHeld: async () =>
+      (await query<{ n: number }>("select count(*) as n from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())"))[0]!.n > 0,
+    appClient() {
+      const statements: string[] = []
+      const app = postgres(url, { max: 4, onnotice: () => undefined, debug: (_c, q) => void statements.push(q) })
+      open.push(() => app.end({ timeout: 1 }))
+      return { client: app, statements, query: async (text) => plain(await app.unsafe(text)) }
+    },
+    close,
+  }
 }
 
 const sqliteTarget: Target = {
@@ -197,6 +225,7 @@ const sqliteTarget: Target = {
     const names = async (text: string, params: unknown[] = []) => (await query<{ name: string }>(text, params)).map((r) => r.name)
     return {
       url: `sqlite:${file}`,
+      connection: { url: `sqlite:${file}` },
       query,
       exec: async (text) => withDb((db) => void db.exec(text)),
       tables: async () => (await names("select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\'")).filter(notProgress).sort(),
@@ -224,6 +253,9 @@ const sqliteTarget: Target = {
       close: async () => undefined,
     }
   },
+  label: 'sqlite',
+  processes: true,
+  readsDuringRevision: true,
   historyTable: '"boot_migrate_history"',
   transactionalDdl: true,
   takeover: ['drizzle', 'prisma', 'flyway', 'golang-migrate', 'goose', 'dbmate'],
@@ -268,6 +300,7 @@ const mysqlTarget: Target = {
     open.push(close)
     return {
       url,
+      connection: { url },
       query,
       async exec(text) {
         const one = await mysql.createConnection({ uri: url, multipleStatements: true })
@@ -295,6 +328,9 @@ const mysqlTarget: Target = {
       close,
     }
   },
+  label: 'mysql',
+  processes: true,
+  readsDuringRevision: true,
   historyTable: '`boot_migrate_history`',
   transactionalDdl: false,
   takeover: ['drizzle', 'prisma', 'flyway', 'golang-migrate', 'goose', 'dbmate'],
@@ -314,4 +350,10 @@ const mysqlTarget: Target = {
 
 if (!process.env.TEST_MYSQL_URL) console.warn('contract: the mysql target is skipped: TEST_MYSQL_URL is not set (mysql://root@127.0.0.1:3306/test)')
 
-export const targets: Target[] = [postgresTarget, sqliteTarget, ...(process.env.TEST_MYSQL_URL ? [mysqlTarget] : [])]
+export const targets: Target[] = [
+  postgresTarget,
+  nodePostgresTarget(postgresTarget, postgresDatabase),
+  pgliteTarget(postgresTarget),
+  sqliteTarget,
+  ...(process.env.TEST_MYSQL_URL ? [mysqlTarget] : []),
+]
