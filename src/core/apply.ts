@@ -305,16 +305,16 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
       // either applied and recorded, or neither. The last one is recorded too (the history write then clears it).
       const atomic = inTransactionWithRecord(dialect, st.text)
       // One that commits implicitly but is atomic on its own (DDL on MySQL 8, MariaDB 10.6+) is recorded before it runs,
-      // with the schema's digest: after a crash during it, a changed schema says it completed.
+      // with a digest of the objects it names: after a crash during it, a changed digest says it completed.
       let recorded = false
       let started = false
       if (!atomic && dialect.schemaDigest) {
         const write = async () => {
-          // A failed read of the catalog (MariaDB's information_schema uses temporary tables) costs only exactness:
-          // the statement is then recorded after it completes, as on servers without atomic DDL.
+          // A failed digest costs only exactness: the statement is then recorded after it completes, as on servers
+          // without atomic DDL.
           const before = await dialect.schemaDigest!(conn, st.text).catch((e: unknown) => {
             if (dialect.classify(e) === 'connection-lost' || conn.lost()) throw e
-            run.log.warn(`${label(rev)}: reading the schema's digest before statement ${k + 1} failed (${messageOf(e)}); it is recorded after it completes instead`)
+            run.log.warn(`${label(rev)}: reading the digest before statement ${k + 1} failed (${messageOf(e)}); it is recorded after it completes instead`)
             return undefined
           })
           if (before === undefined) return false
