@@ -318,8 +318,11 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
             return undefined
           })
           if (before === undefined) return false
-          await conn.query(p.intend, [rev.id, k + 1, statementHash(st.text), before])
-          return true
+          // A progress table made by an earlier version has no before_schema column: recorded after, as before.
+          return conn.query(p.intend, [rev.id, k + 1, statementHash(st.text), before]).then(
+            () => true,
+            (e: unknown) => (/before_schema/.test(messageOf(e)) && !conn.lost() ? false : Promise.reject(e)),
+          )
         }
         started = await recordProgress(run, rev, k, total, st, write, 'starting')
       }

@@ -80,6 +80,8 @@ export function historyStatements(s: HistorySyntax) {
        * was written before its statement ran (see `intend`): the statement completed if a later row exists.
        */
       read: `select step, hash, before_schema from ${s.progress} where id = ${p(1)} order by step`,
+      /** The same, on a progress table made before `before_schema` existed. */
+      readOld: `select step, hash, null as before_schema from ${s.progress} where id = ${p(1)} order by step`,
       add: `insert into ${s.progress} (id, step, hash) values (${p(1)}, ${p(2)}, ${p(3)})`,
       /** Before a statement that commits implicitly runs: its hash and the schema's digest, so a crash during it can be settled. */
       intend: `insert into ${s.progress} (id, step, hash, before_schema) values (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)})`,
@@ -181,7 +183,10 @@ export interface Progress {
 export async function readProgress(on: Executor, d: HistoryReader, id: string): Promise<Progress | null> {
   let rows: Array<{ step: unknown; hash: unknown; before_schema: unknown }>
   try {
-    rows = await on.query(d.history.progress.read, [id])
+    type Row = { step: unknown; hash: unknown; before_schema: unknown }
+    rows = await on.query<Row>(d.history.progress.read, [id]).catch((e: unknown) =>
+      /before_schema/.test(messageOf(e)) ? on.query<Row>(d.history.progress.readOld, [id]) : Promise.reject(e),
+    )
   } catch (e) {
     if (d.classify(e) === 'missing-table') return null
     throw e

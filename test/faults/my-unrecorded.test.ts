@@ -5,6 +5,7 @@
 // starting, with a digest of the schema, before it runs: DDL is atomic on MariaDB 10.6+ and MySQL 8, so a schema that
 // changed says it completed, one that did not says it left nothing behind, and DIRTY and resume go by that.
 // Last: the connection killed while the applied mark is written names the revision and says it is dirty.
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import mysql from 'mysql2/promise'
 import { describe, expect, it } from 'vitest'
@@ -108,6 +109,25 @@ describe.skipIf(!target)('MySQL/MariaDB: statements the server completes without
 
     await createMigrator({ url: db.url, dir, ...quiet }).resolve('0001', 'resume')
     expect(await db.tables()).toEqual(['after_it', 'boot_migrate_history', 'first_one', 'slow'])
+    expect(await db.query('select id, state from boot_migrate_history')).toEqual([{ id: '0001', state: 'applied' }])
+  })
+
+  it('a progress table made by an earlier version (no before_schema column) still works: statements are recorded after they complete, and resume reads it', async () => {
+    const db = await target!.fresh()
+    await db.exec('create table boot_migrate_history_progress (id varchar(255) not null, step integer not null, hash varchar(64) not null, primary key (id, step))')
+    const file = '0001_two.sql'
+    const dir = await revisions({ [file]: '-- migrate:up\ncreate table a (x int);\ncreate table a (y int);\n' })
+    const failed = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+    expect(failed).toMatchObject({ code: 'MIGRATION_FAILED', revision: '0001', line: 3 })
+    expect(await progress(db)).toEqual([1])
+
+    const dirty = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
+    expect(dirty).toMatchObject({ code: 'DIRTY', revision: '0001' })
+    expect(dirty.message).toContain('statement 1 of 2 is recorded as applied (line 2)')
+
+    await writeFile(join(dir, file), '-- migrate:up\ncreate table a (x int);\ncreate table b (y int);\n')
+    await createMigrator({ url: db.url, dir, ...quiet }).resolve('0001', 'resume')
+    expect(await db.tables()).toEqual(['a', 'b', 'boot_migrate_history'])
     expect(await db.query('select id, state from boot_migrate_history')).toEqual([{ id: '0001', state: 'applied' }])
   })
 
