@@ -19,6 +19,7 @@ export type {
   MigratorEvents,
   Resolution,
   RevisionInput,
+  RevisionPhase,
   BundledRevision,
   BundledStatement,
   RevisionStatus,

@@ -87,6 +87,8 @@ export function entryOf(r: Revision, dialect: DialectName): RevisionInput & { up
     ...(down ? { down: down.text } : {}),
     transaction: r.transaction,
     ...(r.checksum !== null ? { checksum: r.checksum } : {}),
+    // Only when it is not the default: a bundle of a folder without contract revisions stays as it was.
+    ...(r.phase === 'contract' ? { phase: 'contract' as const } : {}),
     bundled,
   }
 }

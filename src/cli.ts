@@ -82,8 +82,9 @@ async function run({ command, arg, values, json }: Parsed): Promise<number> {
       return OK
     }
     case 'up': {
-      const r = await withMigrator(values.to ? { to: values.to as string } : {}, (m) => m.run())
-      out(r, () => (r.applied.length ? `applied ${r.applied.map((a) => `${a.id} (${a.durationMs} ms)`).join(', ')}; at ${r.current}` : `up to date at ${r.current ?? 'an empty history'}`))
+      const r = await withMigrator({ ...(values.to ? { to: values.to as string } : {}), ...phaseOf(values) }, (m) => m.run())
+      const deferred = r.deferred.length ? `; ${r.deferred.length} deferred (${r.deferred.join(', ')}): apply with boot-migrate up --contract after the rollout` : ''
+      out(r, () => (r.applied.length ? `applied ${r.applied.map((a) => `${a.id} (${a.durationMs} ms)`).join(', ')}; at ${r.current}` : `up to date at ${r.current ?? 'an empty history'}`) + deferred)
       return OK
     }
     case 'down': {
@@ -130,7 +131,7 @@ async function run({ command, arg, values, json }: Parsed): Promise<number> {
       return OK
     }
     case 'sql': {
-      const text = await withMigrator({}, (m) => m.script({ ...(values.from ? { from: values.from as string } : {}), ...(values.to ? { to: values.to as string } : {}) }))
+      const text = await withMigrator(phaseOf(values), (m) => m.script({ ...(values.from ? { from: values.from as string } : {}), ...(values.to ? { to: values.to as string } : {}) }))
       out({ sql: text }, () => text)
       return OK
     }
@@ -145,12 +146,18 @@ async function run({ command, arg, values, json }: Parsed): Promise<number> {
     }
     case 'wait': {
       const timeout = number(values.timeout, 'timeout')
-      const r = await withMigrator({ mode: 'wait', ...(timeout !== undefined ? { waitTimeout: timeout } : {}) }, (m) => m.run())
+      const r = await withMigrator({ mode: 'wait', ...(timeout !== undefined ? { waitTimeout: timeout } : {}), ...phaseOf(values) }, (m) => m.run())
       out(r, () => `at ${r.current ?? 'an empty history'}`)
       return OK
     }
   }
   throw new Usage(`Unknown command "${command}".`)
+}
+
+/** --contract and --contract-blocks; absent, the config file's phase and contractBlocks (if any) hold. */
+function phaseOf(values: Parsed['values']): Partial<MigrateOptions> {
+  if (values.contract && values['contract-blocks']) throw new Usage('--contract applies every pending revision; --contract-blocks is for a run without it. Pass one of them.')
+  return { ...(values.contract ? { phase: 'contract' as const } : {}), ...(values['contract-blocks'] ? { contractBlocks: true } : {}) }
 }
 
 /** `check`: everything that can be known without changing the database the caller points at. */

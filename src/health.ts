@@ -7,13 +7,15 @@ export interface HealthState {
   current: string | null
   target: string | null
   pending: string[]
+  /** Pending revisions left for `phase: 'contract'`: not in `pending`, and readiness does not wait for them. */
+  deferred: string[]
   applying: { id: string; name: string; since: number } | null
   /** Whether the revision in progress is being applied or reverted. */
   direction: 'up' | 'down'
   error: MigrationError | null
 }
 
-export const initialHealth = (): HealthState => ({ status: 'idle', current: null, target: null, pending: [], applying: null, direction: 'up', error: null })
+export const initialHealth = (): HealthState => ({ status: 'idle', current: null, target: null, pending: [], deferred: [], applying: null, direction: 'up', error: null })
 
 export function snapshot(s: HealthState, now = Date.now()): HealthSnapshot {
   return {
@@ -22,6 +24,7 @@ export function snapshot(s: HealthState, now = Date.now()): HealthSnapshot {
     current: s.current,
     target: s.target,
     pending: [...s.pending],
+    deferred: [...s.deferred],
     applying: s.applying && { id: s.applying.id, name: s.applying.name, sinceMs: now - s.applying.since },
     error: s.error && { code: s.error.code, message: s.error.message },
   }

@@ -2,7 +2,7 @@ import { validate } from './core/validate.js'
 import { readEntries, readRows } from './core/history.js'
 import { previewTakeover } from './core/takeover.js'
 import { MigrationError } from './errors.js'
-import { plan } from './plan.js'
+import { byPhase, plan } from './plan.js'
 import { compareIds, spelled } from './revisions/ids.js'
 import type { Runner } from './runner.js'
 import type { LocalRevision, RevisionStatus, StatusReport } from './types.js'
@@ -32,8 +32,10 @@ export function status(r: Runner): Promise<StatusReport> {
         durationMs: d?.durationMs ?? null,
         appliedBy: d?.appliedBy ?? (adopted.has(rev) ? `${preview!.tool} (taken over on the first run)` : null),
         checksumMismatch: !!(d?.checksum && rev.checksum && d.checksum !== rev.checksum),
-        outOfOrder: !d && current !== null && compareIds(rev.id, current) < 0,
+        // As plan(): a contract revision that waits for `up --contract` sorts before later expand revisions by design.
+        outOfOrder: !d && current !== null && compareIds(rev.id, current) < 0 && rev.phase !== 'contract',
         reversible: !!rev.down || !!d?.downSql,
+        phase: rev.phase ?? 'expand',
       }
     })
     const unknown = details.filter((d) => !revisions.some((x) => x.id === d.id))
@@ -49,6 +51,7 @@ export function status(r: Runner): Promise<StatusReport> {
         checksumMismatch: false,
         outOfOrder: false,
         reversible: !!d.downSql,
+        phase: null,
       })
     rows.sort((a, b) => compareIds(a.id, b.id))
     return {
@@ -85,7 +88,7 @@ export function script(r: Runner, opts: { from?: string; to?: string } = {}): Pr
         throw new MigrationError('INVALID_OPTIONS', `Revision ${id} is not in this code.`, { revision: id })
     const pending =
       opts.from !== undefined
-        ? revisions.filter((x) => (opts.from === 'base' || compareIds(x.id, opts.from!) > 0) && (opts.to === undefined || compareIds(x.id, opts.to) <= 0))
+        ? byPhase(revisions.filter((x) => (opts.from === 'base' || compareIds(x.id, opts.from!) > 0) && (opts.to === undefined || compareIds(x.id, opts.to) <= 0)), settings).run
         : plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), { ...settings, to: opts.to }).pending
     validate(pending, dialect)
     return dialect.script(pending.map((revision) => ({ revision, direction: 'up' as const })))
@@ -97,6 +100,6 @@ export function revisions(r: Runner): Promise<LocalRevision[]> {
   return r.withDatabase(async (dialect, revs) => {
     // Every revision, applied or not: this is the command that checks them all.
     validate(revs, dialect)
-    return revs.map((x) => ({ id: x.id, name: x.name, source: x.source, transaction: x.transaction, reversible: !!x.down, checksum: x.checksum }))
+    return revs.map((x) => ({ id: x.id, name: x.name, source: x.source, transaction: x.transaction, reversible: !!x.down, checksum: x.checksum, phase: x.phase ?? 'expand' }))
   })
 }

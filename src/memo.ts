@@ -25,7 +25,7 @@ const entries = new WeakMap<object, { fields: unknown[]; key: number }>()
 function entryKey(m: unknown): string {
   if (!m || typeof m !== 'object') return `v${String(m)}`
   const r = m as Record<string, unknown>
-  const fields = [r.id, r.name, r.up, r.down, r.transaction, r.checksum]
+  const fields = [r.id, r.name, r.up, r.down, r.transaction, r.checksum, r.phase]
   const hit = entries.get(m)
   if (hit && hit.fields.length === fields.length && hit.fields.every((f, i) => f === fields[i])) return `e${hit.key}`
   const key = ++next

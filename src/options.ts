@@ -16,6 +16,8 @@ export interface Settings {
   to: string | undefined
   transaction: 'each' | 'all'
   allowOutOfOrder: boolean
+  phase: 'expand' | 'contract'
+  contractBlocks: boolean
   lockTimeout: number
   ddlLockTimeout: number
   lockStale: number
@@ -111,6 +113,8 @@ const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
   transaction: oneOf('each', 'all'),
   pooler: oneOf('transaction', 'none'),
   allowOutOfOrder: bool,
+  phase: oneOf('expand', 'contract'),
+  contractBlocks: bool,
   lockTimeout: ms(),
   lockStale: ms(2_000, ': a lock file is refreshed every lockStale/2, at most once a second'),
   ddlLockTimeout: ms(),
@@ -217,6 +221,8 @@ export function settingsOf(options: MigrateOptions): Settings {
     to: options.to,
     transaction: options.transaction ?? 'each',
     allowOutOfOrder: options.allowOutOfOrder === true,
+    phase: options.phase ?? 'expand',
+    contractBlocks: options.contractBlocks === true,
     lockTimeout: options.lockTimeout ?? 300_000,
     ddlLockTimeout: options.ddlLockTimeout ?? 3_000,
     lockStale: options.lockStale ?? 10_000,

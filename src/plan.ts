@@ -1,6 +1,6 @@
 import { MigrationError } from './errors.js'
 import { compareIds, idKey, spelled } from './revisions/ids.js'
-import { label, type Revision } from './revisions/revision.js'
+import { isContract, label, type Revision } from './revisions/revision.js'
 
 export type RowState = 'running' | 'applied'
 
@@ -21,7 +21,10 @@ export interface HistoryEntry extends HistoryRow {
 }
 
 export interface Plan {
+  /** What this run applies, in id order. */
   pending: Revision[]
+  /** Pending revisions left for `phase: 'contract'` (MigrateResult.deferred); empty unless `phase: 'expand'`. */
+  deferred: Revision[]
   /** Applied ids this code does not ship. */
   unknown: string[]
   /** Rows left `running` by a no-transaction revision: dirty unless their runner still holds the lock. */
@@ -33,6 +36,10 @@ export interface Plan {
 export interface PlanOptions {
   allowOutOfOrder?: boolean
   to?: string
+  /** `expand` defers contract revisions; absent or `contract`: every pending revision is planned. */
+  phase?: 'expand' | 'contract'
+  /** With `phase: 'expand'`: defer the first pending contract revision and every one after it. */
+  contractBlocks?: boolean
 }
 
 const maxId = (ids: string[]) => ids.reduce<string | null>((m, id) => (m === null || compareIds(id, m) > 0 ? id : m), null)
@@ -79,7 +86,9 @@ export function plan(local: Revision[], history: HistoryRow[], opts: PlanOptions
   const pending = local.filter((r) => !rows.has(r.id) && target !== null && compareIds(r.id, target) <= 0)
 
   if (!opts.allowOutOfOrder && current !== null) {
-    const late = pending.filter((r) => compareIds(r.id, current) < 0)
+    // A contract revision waits by design while later expand revisions are applied: sorting before them is its
+    // normal state, not a revision forgotten in a merge.
+    const late = pending.filter((r) => compareIds(r.id, current) < 0 && !isContract(r))
     if (late.length)
       throw new MigrationError(
         'OUT_OF_ORDER',
@@ -89,11 +98,27 @@ export function plan(local: Revision[], history: HistoryRow[], opts: PlanOptions
       )
   }
 
+  const { run, deferred } = byPhase(pending, opts)
   return {
-    pending,
+    pending: run,
+    deferred,
     unknown: applied.filter((h) => !byId.has(h.id)).map((h) => h.id),
     running: history.filter((h) => h.state === 'running'),
     current,
     target,
   }
+}
+
+/**
+ * Splits the pending revisions into those this run applies and those left for `phase: 'contract'`. By default a
+ * deferred contract revision does not hold back the expand revisions after it (it drops what the new code no longer
+ * reads, which they do not need); `contractBlocks` keeps strict id order, so the run stops before it.
+ */
+export function byPhase(pending: Revision[], opts: PlanOptions): { run: Revision[]; deferred: Revision[] } {
+  if (opts.phase !== 'expand') return { run: pending, deferred: [] }
+  if (opts.contractBlocks) {
+    const first = pending.findIndex(isContract)
+    return first === -1 ? { run: pending, deferred: [] } : { run: pending.slice(0, first), deferred: pending.slice(first) }
+  }
+  return { run: pending.filter((r) => !isContract(r)), deferred: pending.filter(isContract) }
 }

@@ -37,6 +37,11 @@ export interface RevisionInput {
   /** `false` runs the revision outside a transaction (CREATE INDEX CONCURRENTLY, VACUUM …). */
   transaction?: boolean
   /**
+   * `'contract'`: the revision removes what the old code still reads (DROP COLUMN …), so the boot defers it and
+   * `boot-migrate up --contract` / `migrate({ phase: 'contract' })` applies it after the rollout. Default `'expand'`.
+   */
+  phase?: RevisionPhase
+  /**
    * Stored and compared on every boot. Computed for SQL text; a function revision is only
    * checked when it gives one (its compiled text changes with every build or bundler).
    */
@@ -66,6 +71,9 @@ export interface BundledRevision {
 }
 
 export type DialectName = 'postgres' | 'sqlite' | 'mysql'
+
+/** See RevisionInput.phase and MigrateOptions.phase. */
+export type RevisionPhase = 'expand' | 'contract'
 
 /** Structured logger: `console` or a pino-style object (`info(obj, msg)`). */
 export interface Logger {
@@ -130,6 +138,17 @@ export interface MigrateOptions {
   pooler?: 'transaction' | 'none'
   /** Apply pending revisions whose id sorts before an applied one. Default false. */
   allowOutOfOrder?: boolean
+  /**
+   * `'expand'` (default, the boot path) applies the pending expand revisions and defers the contract ones
+   * (`-- migrate:phase contract`); `'contract'` applies every pending revision in id order, contract ones included
+   * (the pipeline, after the rollout: `boot-migrate up --contract`).
+   */
+  phase?: RevisionPhase
+  /**
+   * With `phase: 'expand'`: stop at the first pending contract revision, leaving it and every revision after it for
+   * `phase: 'contract'`. Default false: later expand revisions are applied at boot and the contract one waits.
+   */
+  contractBlocks?: boolean
   /** Max time to wait for another process's migration lock (ms). Default 300000. */
   lockTimeout?: number
   /**
@@ -181,6 +200,11 @@ export interface MigrateResult {
   /** True when another process had already done the work, or nothing was pending. */
   upToDate: boolean
   /**
+   * Pending revisions this run left for `phase: 'contract'` (`boot-migrate up --contract`): the contract revisions,
+   * and with `contractBlocks` every revision after the first of them. Empty with `phase: 'contract'`.
+   */
+  deferred: string[]
+  /**
    * What the run let through and said so in the log: today, files adopted from another tool's history although
    * they changed after that tool applied them (see `takeover.strict`). Empty on every other run.
    */
@@ -204,6 +228,8 @@ export interface HealthSnapshot {
   current: string | null
   target: string | null
   pending: string[]
+  /** Pending revisions left for `phase: 'contract'` (see MigrateResult.deferred): readiness does not wait for them. */
+  deferred: string[]
   applying: { id: string; name: string; sinceMs: number } | null
   error: { code: MigrationErrorCode; message: string } | null
 }
@@ -245,6 +271,8 @@ export interface RevisionStatus {
   outOfOrder: boolean
   /** A down script exists, in the code or in the history. */
   reversible: boolean
+  /** `contract` revisions are applied by `up --contract` only; null for an applied revision this code does not ship. */
+  phase: RevisionPhase | null
 }
 
 export interface StatusReport {
@@ -271,6 +299,7 @@ export interface LocalRevision {
   transaction: boolean
   reversible: boolean
   checksum: string | null
+  phase: RevisionPhase
 }
 
 /** The folder layouts boot-migrate reads: its own, and those of the tools it takes over from. */

@@ -10,7 +10,7 @@ import { runsOutside } from './core/apply.js'
 import { validate } from './core/validate.js'
 import { plan, type Plan } from './plan.js'
 import { compareIds } from './revisions/ids.js'
-import { label, type Revision } from './revisions/revision.js'
+import { isContract, label, type Revision } from './revisions/revision.js'
 import type { Runner } from './runner.js'
 import type { AppliedRevision, MigrateResult } from './types.js'
 import { jitter, sleep } from './wait.js'
@@ -24,13 +24,16 @@ export function up(r: Runner): Promise<MigrateResult> {
       r.state.current = p.current
       r.state.target = p.target
       r.state.pending = p.pending.map((x) => x.id)
+      r.state.deferred = p.deferred.map((x) => x.id)
       return p
     }
     const finish = (p: Plan, applied: AppliedRevision[], upToDate: boolean): MigrateResult => {
       const current = applied.reduce<string | null>((c, a) => (c === null || compareIds(a.id, c) > 0 ? a.id : c), p.current)
       if (p.unknown.length)
         r.log.warn(`the database has revisions this code does not ship: ${p.unknown.join(', ')} (a newer deploy ran them; allowed)`, { unknown: p.unknown })
-      return { applied, current, target: p.target, unknown: p.unknown, upToDate, warnings, durationMs: Math.round(performance.now() - started) }
+      const deferred = p.deferred.map((x) => x.id)
+      if (deferred.length) r.log.info(deferredLine(p.deferred, settings), { deferred })
+      return { applied, current, target: p.target, unknown: p.unknown, upToDate, deferred, warnings, durationMs: Math.round(performance.now() - started) }
     }
 
     let p = track(plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), settings))
@@ -106,6 +109,16 @@ export function up(r: Runner): Promise<MigrateResult> {
       return finish(p, applied, false)
     })
   })
+}
+
+/** What the boot left for after the rollout, and the command that applies it. */
+function deferredLine(deferred: Revision[], settings: Settings): string {
+  const contract = deferred.filter(isContract)
+  const after = deferred.length - contract.length
+  return (
+    `${contract.length} contract revision(s) wait for \`boot-migrate up --contract\` (migrate({ phase: 'contract' })) after the rollout: ${contract.map(label).join(', ')}` +
+    (settings.contractBlocks && after ? `; ${after} later revision(s) wait behind them (contractBlocks)` : '')
+  )
 }
 
 /** `mode: 'wait'`: polls the history (one query each time) until another process has reached the target. */

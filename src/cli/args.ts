@@ -21,6 +21,8 @@ export const OPTIONS = {
   resume: { type: 'boolean' },
   'round-trip': { type: 'boolean' },
   'exit-code': { type: 'boolean' },
+  contract: { type: 'boolean' },
+  'contract-blocks': { type: 'boolean' },
   js: { type: 'boolean' },
   dialect: { type: 'string' },
   out: { type: 'string' },

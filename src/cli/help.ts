@@ -31,10 +31,14 @@ export const COMMANDS: Record<string, Command> = {
     offline: true,
   },
   up: {
-    args: '[--to ID]',
+    args: '[--to ID] [--contract]',
     summary: 'apply pending revisions (same lock and transactions as the library)',
-    flags: ['--to ID            stop after this revision (default: the newest)'],
-    accepts: ['to'],
+    flags: [
+      '--to ID            stop after this revision (default: the newest)',
+      '--contract         apply the contract revisions (-- migrate:phase contract) too, in id order: after the rollout',
+      '--contract-blocks  without --contract: stop at the first pending contract revision instead of applying later ones',
+    ],
+    accepts: ['to', 'contract', 'contract-blocks'],
     example: 'boot-migrate up --url postgres://app@db/app',
   },
   down: {
@@ -87,8 +91,13 @@ export const COMMANDS: Record<string, Command> = {
   sql: {
     args: '[--from ID] [--to ID]',
     summary: 'print the SQL up would run, history writes included (--from: offline)',
-    flags: ['--from ID          the revisions after ID (base: all), without reading the database', '--to ID            stop after this revision'],
-    accepts: ['from', 'to'],
+    flags: [
+      '--from ID          the revisions after ID (base: all), without reading the database',
+      '--to ID            stop after this revision',
+      '--contract         include the contract revisions, as up --contract runs them',
+      '--contract-blocks  without --contract: stop at the first contract revision, as up --contract-blocks does',
+    ],
+    accepts: ['from', 'to', 'contract', 'contract-blocks'],
     example: 'boot-migrate sql --from base > migrate.sql',
   },
   bundle: {
@@ -105,8 +114,11 @@ export const COMMANDS: Record<string, Command> = {
   wait: {
     args: '[--timeout MS]',
     summary: 'block until another process has brought the database to the target',
-    flags: ['--timeout MS       give up after MS milliseconds (default 300000)'],
-    accepts: ['timeout'],
+    flags: [
+      '--timeout MS       give up after MS milliseconds (default 300000)',
+      '--contract-blocks  wait only for the revisions before the first contract revision, as up --contract-blocks applies them',
+    ],
+    accepts: ['timeout', 'contract-blocks'],
     example: 'boot-migrate wait --timeout 120000   # in an init container',
   },
 }

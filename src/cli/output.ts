@@ -14,7 +14,18 @@ export function table(rows: string[][]): string {
 
 export function statusText(s: StatusReport): string {
   const state = (x: StatusReport['revisions'][number]) =>
-    x.state === 'applied' ? (x.checksumMismatch ? red('edited!') : green('applied')) : x.state === 'running' ? red('dirty') : x.outOfOrder ? yellow('out-of-order') : yellow('pending')
+    x.state === 'applied'
+      ? x.checksumMismatch
+        ? red('edited!')
+        : green('applied')
+      : x.state === 'running'
+        ? red('dirty')
+        : x.outOfOrder
+          ? yellow('out-of-order')
+          : x.phase === 'contract'
+            ? yellow('pending (contract)')
+            : yellow('pending')
+  const contract = s.revisions.filter((x) => x.state === 'pending' && x.phase === 'contract').map((x) => x.id)
   const rows = [
     ['id', 'name', 'state', 'applied at', 'ms', 'applied by'],
     ...s.revisions.map((x) => [x.id, x.source ? x.name : `${x.name} ${dim('(not in this code)')}`, state(x), x.appliedAt ?? '', x.durationMs?.toString() ?? '', x.appliedBy ?? '']),
@@ -26,7 +37,7 @@ export function statusText(s: StatusReport): string {
       ? `\n${red(`the first run will refuse to take over ${t.tool}'s history (${t.table}): ${t.refused}`)}`
       : `\n${t.tool}'s history (${t.table}) is taken over on the first run: ${t.adopted.length} revision(s) recorded as applied without running` +
         (t.edited.length ? yellow(`; changed since ${t.tool} applied them: ${t.edited.join(', ')}`) : '')
-  return `${table(rows)}\n\ncurrent ${s.current ?? 'none'}, head ${s.head ?? 'none'}, ${s.pending.length} pending${s.dirty.length ? red(`, dirty: ${s.dirty.join(', ')}`) : ''}${takeover}`
+  return `${table(rows)}\n\ncurrent ${s.current ?? 'none'}, head ${s.head ?? 'none'}, ${s.pending.length} pending${contract.length ? ` (contract: ${contract.join(', ')}: applied by \`up --contract\`)` : ''}${s.dirty.length ? red(`, dirty: ${s.dirty.join(', ')}`) : ''}${takeover}`
 }
 
 /** A progress line shown in place on a terminal: cleared before any other line is written to stderr. */

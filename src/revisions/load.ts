@@ -25,7 +25,7 @@ const upDirective = /^\s*--\s*migrate:up\b/im
 // its fields is replaced (compared by identity, so the SQL is not hashed again).
 const arrays = new WeakMap<RevisionInput[], { fields: unknown[]; syntax: SqlSyntax; revisions: Revision[] }>()
 const fieldsOf = (list: RevisionInput[]): unknown[] =>
-  list.flatMap((m) => (m && typeof m === 'object' ? [m, m.id, m.name, m.up, m.down, m.transaction, m.checksum] : [m]))
+  list.flatMap((m) => (m && typeof m === 'object' ? [m, m.id, m.name, m.up, m.down, m.transaction, m.checksum, m.phase] : [m]))
 const folders = new Map<string, { signature: string; syntax: SqlSyntax; format: string | undefined; revisions: Revision[] }>()
 
 function signatureOf(root: string): string | undefined {
@@ -155,6 +155,7 @@ export async function readOwnFolder(dir: string, all: Entry[], syntax: SqlSyntax
         transaction: parsed.transaction,
         up: parsed.up,
         down: parsed.down,
+        phase: parsed.phase,
       })
     } else {
       if (ext !== ext.toLowerCase())
@@ -260,7 +261,7 @@ async function importModule(path: string, file: string): Promise<RevisionInput> 
   // `export default { up, down }` and CommonJS `module.exports` land on `default`.
   const def = mod.default
   const m = (typeof mod.up !== 'undefined' ? mod : def && typeof def === 'object' ? def : mod) as Record<string, unknown>
-  return { id: '', up: m.up as MigrationFn, down: m.down as MigrationFn | undefined, transaction: m.transaction as boolean | undefined, checksum: m.checksum as string | undefined }
+  return { id: '', up: m.up as MigrationFn, down: m.down as MigrationFn | undefined, transaction: m.transaction as boolean | undefined, checksum: m.checksum as string | undefined, phase: m.phase as RevisionInput['phase'] }
 }
 
 function fromInput(input: RevisionInput, source: string, syntax: SqlSyntax): Revision {
@@ -274,6 +275,7 @@ function fromInput(input: RevisionInput, source: string, syntax: SqlSyntax): Rev
   if (input.down !== undefined && typeof input.down !== 'string' && typeof input.down !== 'function') bad('"down" must be SQL text or a function')
   if (input.transaction !== undefined && typeof input.transaction !== 'boolean') bad('"transaction" must be true or false')
   if (input.checksum !== undefined && typeof input.checksum !== 'string') bad('"checksum" must be a string')
+  if (input.phase !== undefined && input.phase !== 'expand' && input.phase !== 'contract') bad(`"phase" must be 'expand' or 'contract', got ${JSON.stringify(input.phase)}`)
   const transaction = input.transaction !== false
   const step = (x: string | MigrationFn): Step =>
     typeof x === 'string' ? sqlStep(x.trim(), x, syntax) : { kind: 'fn', fn: x }
@@ -285,6 +287,7 @@ function fromInput(input: RevisionInput, source: string, syntax: SqlSyntax): Rev
     transaction,
     up: step(input.up),
     down: input.down === undefined ? null : step(input.down),
+    phase: input.phase ?? 'expand',
   }
 }
 
@@ -324,6 +327,7 @@ function fromBundle(input: RevisionInput, at: string, syntax: SqlSyntax): Revisi
     transaction: input.transaction !== false,
     up: step(input.up as string, b.up),
     down: typeof input.down === 'string' && b.down ? step(input.down, b.down) : null,
+    ...(input.phase === 'contract' ? { phase: 'contract' as const } : {}),
     ...(b.origin ? { origin: b.origin } : {}),
     ...(b.notice ? { notice: b.notice } : {}),
   }

@@ -31,6 +31,11 @@ export interface Revision {
   transaction: boolean
   up: Step
   down: Step | null
+  /**
+   * `contract`: deferred at boot, applied by `phase: 'contract'` (see MigrateOptions.phase). Absent (expand) for
+   * revisions read from another tool's folder.
+   */
+  phase?: 'expand' | 'contract'
   /** For revisions read from another tool's folder: who the revision is to that tool (see src/tools/). */
   origin?: Origin
   /** Logged (info) once when the revision is read: how it was read differently from the file as written. */
@@ -44,3 +49,6 @@ export const label = (r: { id: string; name: string }) => (r.name && r.name !== 
 
 /** The step to run in a direction; a revision without a down step is refused before it gets here. */
 export const stepOf = (r: Revision, direction: 'up' | 'down'): Step => (direction === 'up' ? r.up : r.down!)
+
+/** Whether the boot defers the revision (MigrateOptions.phase). */
+export const isContract = (r: Revision): boolean => r.phase === 'contract'

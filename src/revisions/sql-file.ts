@@ -10,7 +10,12 @@ export interface ParsedSql {
   up: Step & { kind: 'sql' }
   down: (Step & { kind: 'sql' }) | null
   transaction: boolean
+  /** `-- migrate:phase contract`: the boot defers the revision (MigrateOptions.phase). */
+  phase: 'expand' | 'contract'
 }
+
+/** The word after `-- migrate:phase`, or undefined when it is not a phase. */
+const phaseOf = (rest: string): 'expand' | 'contract' | undefined => (/^(?:expand|contract)$/i.test(rest) ? (rest.toLowerCase() as 'expand' | 'contract') : undefined)
 
 /**
  * Parses a revision file: `-- migrate:up`, optional `-- migrate:down`, and the directive
@@ -35,6 +40,7 @@ function plainParse(text: string, syntax: SqlSyntax, lineShift: number): ParsedS
   const sections: Record<'up' | 'down', { start: number; pieces: string[] } | null> = { up: null, down: null }
   let current: { start: number; pieces: string[] } | null = null
   let transaction = true
+  let phase: 'expand' | 'contract' | undefined
   let line = 1
   let counted = 0
   /** Where the text after the last directive line starts; -1 when that line was the last, with no newline. */
@@ -64,6 +70,10 @@ function plainParse(text: string, syntax: SqlSyntax, lineShift: number): ParsedS
     } else if (word === 'no-transaction') {
       transaction = false
       current?.pieces.push('')
+    } else if (word === 'phase') {
+      if (phase || sections.down || !phaseOf(rest)) return undefined
+      phase = phaseOf(rest)
+      current?.pieces.push('')
     } else return undefined
     after = nl === -1 ? -1 : nl + 1
     if (after === -1) break
@@ -79,7 +89,7 @@ function plainParse(text: string, syntax: SqlSyntax, lineShift: number): ParsedS
     const body = s.pieces.join('\n')
     return sqlStep(body.trim(), body, syntax, s.start)
   }
-  return { up: step(sections.up), down: sections.down ? step(sections.down) : null, transaction }
+  return { up: step(sections.up), down: sections.down ? step(sections.down) : null, transaction, phase: phase ?? 'expand' }
 }
 
 export function lineByLine(text: string, source: string, syntax: SqlSyntax, lineShift: number): ParsedSql {
@@ -87,6 +97,7 @@ export function lineByLine(text: string, source: string, syntax: SqlSyntax, line
   const sections: Record<'up' | 'down', { start: number; lines: string[] } | null> = { up: null, down: null }
   let current: 'up' | 'down' | null = null
   let transaction = true
+  let phase: { line: number; phase: 'expand' | 'contract' } | undefined
   const fail = (line: number, why: string) => {
     throw new MigrationError('INVALID_REVISION', `${source}:${line}: ${why}`, { file: source, line })
   }
@@ -112,7 +123,17 @@ export function lineByLine(text: string, source: string, syntax: SqlSyntax, line
         if (current) sections[current]!.lines.push('')
         return
       }
-      fail(lineNo, `unknown directive "-- migrate:${m[1]}" (known: up, down, no-transaction)`)
+      if (word === 'phase') {
+        // Said where a reader of the up section looks: a down section is never deferred on its own.
+        if (current === 'down') fail(lineNo, '"-- migrate:phase" in the down section: it goes before or in the up section')
+        if (phase) fail(lineNo, `a second "-- migrate:phase" line (the first is line ${phase.line})`)
+        const p = phaseOf(rest)
+        if (!p) fail(lineNo, rest ? `unknown phase "${rest}" after -- migrate:phase (known: expand, contract)` : '"-- migrate:phase" without a phase: write expand or contract')
+        phase = { line: lineNo, phase: p! }
+        if (current) sections[current]!.lines.push('')
+        return
+      }
+      fail(lineNo, `unknown directive "-- migrate:${m[1]}" (known: up, down, no-transaction, phase)`)
     }
     // goose folders are read by src/tools/goose.ts; a goose annotation here is in a file that mixes both formats
     // (or in a folder whose format was set to boot-migrate's).
@@ -138,5 +159,5 @@ export function lineByLine(text: string, source: string, syntax: SqlSyntax, line
     const body = s.lines.join('\n')
     return sqlStep(body.trim(), body, syntax, s.start)
   }
-  return { up: step(sections.up!), down: sections.down ? step(sections.down) : null, transaction }
+  return { up: step(sections.up!), down: sections.down ? step(sections.down) : null, transaction, phase: phase?.phase ?? 'expand' }
 }
