@@ -22,5 +22,6 @@ export type {
   BundledRevision,
   BundledStatement,
   RevisionStatus,
+  ReplicaHealth,
   StatusReport,
 } from './types.js'
