@@ -132,10 +132,14 @@ describe.skipIf(!!skip)('replica-aware readiness (a streaming standby made with 
     }
     const pool = new pg.Pool({ connectionString: db.standby, max: 1 })
     clients.push(pool)
+    const poolStatements: string[] = []
+    const query = pool.query.bind(pool) as (text: string, params?: unknown[]) => Promise<unknown>
+    Object.assign(pool, { query: (text: string, params?: unknown[]) => (poolStatements.push(text), query(text, params)) })
     const result = await createMigrator({ client: app.c, dir, replicas: [a.c, b.c, pool], ...quiet }).run()
     expect(result).toMatchObject({ upToDate: true, applied: [], current: '0002' })
     expect(a.statements).toHaveLength(1)
     expect(b.statements).toHaveLength(1)
+    expect(poolStatements).toHaveLength(1)
     expect(a.statements[0]).toMatch(/boot_migrate_history/)
     expect(app.statements).toHaveLength(1)
     expect(app.statements.join('\n')).not.toMatch(/wal_lsn/)
@@ -174,6 +178,18 @@ describe.skipIf(!!skip)('replica-aware readiness (a streaming standby made with 
     expect(resolved).toBe(false)
     await resume()
     expect(await run).toMatchObject({ upToDate: true, applied: [] })
+  })
+
+  it('stop() while it waits for a replica ends the run with ABORTED, the migration applied', async () => {
+    const db = await fresh()
+    const dir = await twoRevisions()
+    await pause()
+    const m = createMigrator({ url: db.url, dir, replicas: [db.standby], ...quiet })
+    const run = failure(m.run())
+    await expect.poll(() => m.health().status, eventually).toBe('waiting-for-replicas')
+    await m.stop()
+    expect((await run).code).toBe('ABORTED')
+    expect(await columns(sql(db.url), 't')).toEqual(['x', 'y'])
   })
 
   it('closes the connections it opened to replica URLs once the replicas caught up', async () => {

@@ -7,6 +7,9 @@ import { loadPostgres } from './postgres-driver.js'
 
 type Send = (text: string, params: unknown[]) => Promise<PgRow[]>
 
+/** Unnamed statements: asked once or a few times, and a replica may sit behind a transaction pooler. */
+const ONCE = { prepare: false }
+
 /** The history ids as one text parameter holding JSON (typed text: drivers would encode a json parameter again): any id, any count, no array type to look up. */
 const idsParam = (ids: string[]) => JSON.stringify(ids)
 
@@ -43,14 +46,15 @@ export function pgReplicas(app: PgQuery, table: string, instanceId: string): Rep
             connection: { application_name },
           }),
         ))
-      send = async (text, params) => [...(await (await open()).unsafe(text, params as never[]))] as PgRow[]
+      send = async (text, params) => [...(await (await open()).unsafe(text, params as never[], ONCE))] as PgRow[]
       close = async () => {
-        if (sql) await (await sql).end({ timeout: 1 })
+        // At once: its statements are done, and one still connecting (a black-holed host) must not outlast replicaTimeout.
+        if (sql) await (await sql).end({ timeout: 0 })
       }
     } else if (isPostgresJs(target)) {
       const sql = target as AnySql
       name = redactUrl(describeClient(sql))
-      send = async (text, params) => [...(await sql.unsafe(text, params as never[]))] as PgRow[]
+      send = async (text, params) => [...(await sql.unsafe(text, params as never[], ONCE))] as PgRow[]
     } else {
       const c = target as NodePgPoolLike | NodePgClientLike
       const o = isNodePgPool(c) ? c.options : c.connectionParameters
