@@ -148,6 +148,25 @@ describe.skipIf(!!skip)('replica-aware readiness (a streaming standby made with 
     expect((await pool.query('select 1 as one')).rows).toEqual([{ one: 1 }])
   })
 
+  it('the no-op boot asks the replicas in parallel: the first one answers only once the second has been asked', async () => {
+    const db = await fresh()
+    const dir = await twoRevisions()
+    await createMigrator({ url: db.url, dir, replicas: [db.standby], ...quiet }).run()
+    let secondAsked!: () => void
+    const asked = new Promise<void>((resolve) => (secondAsked = resolve))
+    const replica = (before: () => Promise<void>) => {
+      const pool = new pg.Pool({ connectionString: db.standby, max: 1 })
+      clients.push(pool)
+      const query = pool.query.bind(pool) as (text: string, params?: unknown[]) => Promise<unknown>
+      return Object.assign(pool, { query: async (text: string, params?: unknown[]) => (await before(), query(text, params)) })
+    }
+    const first = replica(() => asked)
+    const second = replica(async () => secondAsked())
+    // Asked one after the other, the first would never answer: REPLICA_LAG after replicaTimeout.
+    const result = await createMigrator({ url: db.url, dir, replicas: [first, second], replicaTimeout: 10_000, ...quiet }).run()
+    expect(result).toMatchObject({ upToDate: true })
+  })
+
   it('mode "wait": once another process has reached the target, readiness still waits for the replica to replay it', async () => {
     const db = await fresh()
     const dir = await twoRevisions()
