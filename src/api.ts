@@ -23,5 +23,6 @@ export type {
   BundledRevision,
   BundledStatement,
   RevisionStatus,
+  ReplicaHealth,
   StatusReport,
 } from './types.js'

@@ -16,6 +16,7 @@ export type MigrationErrorCode =
   | 'ROUND_TRIP_MISMATCH'
   | 'ADOPTION_MISMATCH'
   | 'ABORTED'
+  | 'REPLICA_LAG'
 
 export interface MigrationErrorDetails {
   /** Revision id the error is about. */

@@ -1,5 +1,5 @@
 import type { MigrationError } from './errors.js'
-import type { HealthSnapshot, MigrationStatus } from './types.js'
+import type { HealthSnapshot, MigrationStatus, ReplicaHealth } from './types.js'
 
 /** The state behind `health()`: a plain object the migrator updates and readers copy. */
 export interface HealthState {
@@ -13,6 +13,8 @@ export interface HealthState {
   /** Whether the revision in progress is being applied or reverted. */
   direction: 'up' | 'down'
   error: MigrationError | null
+  /** Set with the `replicas` option: each replica's lag, refreshed while readiness waits for them. */
+  replicas?: ReplicaHealth[]
 }
 
 export const initialHealth = (): HealthState => ({ status: 'idle', current: null, target: null, pending: [], deferred: [], applying: null, direction: 'up', error: null })
@@ -27,6 +29,7 @@ export function snapshot(s: HealthState, now = Date.now()): HealthSnapshot {
     deferred: [...s.deferred],
     applying: s.applying && { id: s.applying.id, name: s.applying.name, sinceMs: now - s.applying.since },
     error: s.error && { code: s.error.code, message: s.error.message },
+    ...(s.replicas ? { replicas: s.replicas.map((x) => ({ ...x })) } : {}),
   }
 }
 

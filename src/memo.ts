@@ -41,7 +41,7 @@ const arrayKeys = new WeakMap<object, string>()
  * picks the map). Hashed, so the map holds no URL or password.
  */
 function keyOf(o: MigrateOptions): { key: string; revisions: string | undefined } {
-  const { logger: _logger, signal: _signal, client: _client, db, migrations, dir, drizzle, ...rest } = o
+  const { logger: _logger, signal: _signal, client: _client, db, migrations, dir, drizzle, replicas, ...rest } = o
   const revisions = migrations ? `[${migrations.length}:${migrations.map(entryKey).join(',')}]` : undefined
   const plain = Object.keys(rest)
     .sort()
@@ -51,6 +51,8 @@ function keyOf(o: MigrateOptions): { key: string; revisions: string | undefined 
     db !== null && typeof db === 'object' ? `d${idOf(db)}` : undefined,
     revisions ?? resolve(dir ?? './migrations'),
     drizzle && [drizzle.table, drizzle.schema, drizzle.keepHistory],
+    // A replica client by identity (JSON would write every function as null).
+    replicas?.map((r) => (typeof r === 'string' ? r : `c${idOf(r)}`)),
     plain,
   ]
   return { key: createHash('sha256').update(JSON.stringify(parts)).digest('base64'), revisions }

@@ -86,6 +86,7 @@ export function createMigratorWith(dialects: Dialects, options: MigrateOptions):
   function run(): Promise<MigrateResult> {
     if (inflight) return inflight
     Object.assign(state, initialHealth(), { status: 'starting' })
+    delete state.replicas
     const p = (invalid ? Promise.reject(invalid) : up(runner)).then(
       (result) => {
         state.status = 'ready'

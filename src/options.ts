@@ -5,6 +5,7 @@ import { FORMATS } from './tools/index.js'
 import type { MigrateOptions } from './types.js'
 import { distance } from './distance.js'
 import { ACCEPTED_CLIENTS } from './dialects/clients.js'
+import { isNodePgClient, isNodePgPool, isPostgresClient, isPostgresJs } from './dialects/pg-driver/shapes.js'
 
 let instance: string | undefined
 /** host:pid, computed once: a syscall on every no-op boot is not free. */
@@ -34,6 +35,9 @@ export interface Settings {
   format: string | undefined
   /** keepHistory is on when either `takeover.keepHistory` or `drizzle.keepHistory` is. */
   takeover: { keepHistory: boolean; strict: boolean }
+  /** URLs or postgres.js / node-postgres clients of read replicas; empty when none. */
+  replicas: Array<string | object>
+  replicaTimeout: number
 }
 
 const bad = (why: string): never => {
@@ -124,6 +128,8 @@ const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
   shutdownTimeout: ms(),
   connectTimeout: ms(),
   instanceId: text('a non-empty string without NUL characters'),
+  replicas: (v) => (Array.isArray(v) ? undefined : REPLICAS),
+  replicaTimeout: ms(),
   logger: (v) =>
     v === false || (isObject(v) && ['info', 'warn', 'error'].every((k) => typeof v[k] === 'function'))
       ? undefined
@@ -131,6 +137,33 @@ const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
   signal: (v) => (v instanceof AbortSignal ? undefined : 'an AbortSignal'),
 }
 const KNOWN = Object.keys(CHECKS)
+
+const REPLICAS = 'an array of PostgreSQL read replicas: postgres:// URLs, postgres.js sql instances or node-postgres (pg) Pools or Clients'
+
+/** What is wrong with the `replicas` option beyond its type: each entry, and a database that has no such replicas. */
+function replicasProblems(options: MigrateOptions): string[] {
+  const list = options.replicas
+  if (!Array.isArray(list)) return []
+  const problems: string[] = []
+  list.forEach((r, i) => {
+    if (typeof r === 'string') {
+      if (!isPostgresUrl(r)) problems.push(`"replicas[${i}]" must be a postgres:// URL, got ${storable(r) ? shown(r) : 'a string with a NUL or a lone surrogate'}`)
+      else {
+        const why = postgresUrlProblem(r)
+        if (why) problems.push(`"replicas[${i}]" is not a URL the PostgreSQL driver can read: ${redactGivenUrl(r)}: ${why}`)
+      }
+    } else if (!(isPostgresJs(r) || isNodePgPool(r) || isNodePgClient(r))) problems.push(`"replicas[${i}]" must be a postgres:// URL, a postgres.js sql instance or a node-postgres (pg) Pool or Client, got ${shown(r)}`)
+  })
+  // Refused rather than ignored: readiness would claim replicas caught up that nothing asked.
+  const client = options.client ?? clientOfDb(options.db)
+  const postgres = client !== undefined ? isPostgresClient(client) : typeof options.url === 'string' && isPostgresUrl(options.url)
+  if (list.length && !postgres && (client !== undefined || options.url !== undefined))
+    problems.push(
+      '"replicas" is for PostgreSQL streaming replicas (their replay position is what readiness waits for); this database is not PostgreSQL. ' +
+        'SQLite has no read replicas the migrator can ask, and MySQL replicas are not supported yet: remove "replicas"',
+    )
+  return problems
+}
 
 
 function unknownKey(key: string, known: string[], where: string): string {
@@ -199,6 +232,7 @@ export function optionsProblem(options: MigrateOptions): MigrationError | undefi
         }
       }
   }
+  problems.push(...replicasProblems(options))
   for (const key of ['url', 'migrationUrl'] as const) {
     const u = options[key]
     const why = typeof u === 'string' && isPostgresUrl(u) ? postgresUrlProblem(u) : undefined
@@ -243,6 +277,8 @@ export function settingsOf(options: MigrateOptions): Settings {
       keepHistory: options.takeover?.keepHistory === true || options.drizzle?.keepHistory === true,
       strict: options.takeover?.strict === true,
     },
+    replicas: options.replicas ?? [],
+    replicaTimeout: options.replicaTimeout ?? 120_000,
   }
 }
 

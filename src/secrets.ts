@@ -135,19 +135,22 @@ export function secretsOf(options: MigrateOptions): string[] {
       out.push(decodeURIComponent(s))
     } catch {}
   }
-  for (const u of [options?.url, options?.migrationUrl]) {
+  const replicas = Array.isArray(options?.replicas) ? options.replicas : []
+  for (const u of [options?.url, options?.migrationUrl, ...replicas]) {
     if (typeof u !== 'string') continue
     publicParts(u).forEach((p) => exclude.add(p))
     add(/^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:([^/?]+)@/i.exec(u)?.[1])
     add(/^[a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:([\s\S]+)@/i.exec(u)?.[1])
   }
   const client = options && (options.client ?? (options.db as { $client?: unknown } | undefined)?.$client)
-  const c = client as { options?: { pass?: unknown; password?: unknown }; connectionParameters?: { password?: unknown } } | undefined
-  // postgres.js keeps it as options.pass, a node-postgres Pool as options.password, a Client in connectionParameters.
-  for (const pass of [c?.options?.pass, c?.options?.password, c?.connectionParameters?.password]) if (typeof pass === 'string' && pass) out.push(pass)
+  for (const given of [client, ...replicas.filter((r) => typeof r !== 'string')]) {
+    const c = given as { options?: { pass?: unknown; password?: unknown }; connectionParameters?: { password?: unknown } } | undefined
+    // postgres.js keeps it as options.pass, a node-postgres Pool as options.password, a Client in connectionParameters.
+    for (const pass of [c?.options?.pass, c?.options?.password, c?.connectionParameters?.password]) if (typeof pass === 'string' && pass) out.push(pass)
+  }
   return [...new Set(out)].filter((s) => !exclude.has(s))
 }
 
 /** The URLs we were given, for the scrubber to replace whole. */
 export const urlsOf = (options: MigrateOptions): string[] =>
-  [options?.url, options?.migrationUrl].filter((u): u is string => typeof u === 'string')
+  [options?.url, options?.migrationUrl, ...(Array.isArray(options?.replicas) ? options.replicas : [])].filter((u): u is string => typeof u === 'string')

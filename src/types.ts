@@ -175,6 +175,14 @@ export interface MigrateOptions {
   shutdownTimeout?: number
   /** Max time to keep retrying while the database does not accept connections (ms). Default 30000. */
   connectTimeout?: number
+  /**
+   * PostgreSQL read replicas the app reads from: URLs, or postgres.js / node-postgres clients (never closed by the
+   * migrator). Once the target is reached, `run()`/`migrate()` resolve only when every one has replayed past the
+   * primary's WAL position taken after the last revision's commit (see `replicaTimeout`).
+   */
+  replicas?: Array<string | object>
+  /** How long to wait for `replicas` to catch up (ms), then `REPLICA_LAG`. Default 120000. */
+  replicaTimeout?: number
   /** Recorded as `applied_by` and in the lock connection's application_name. Default `host:pid`. */
   instanceId?: string
   /** `console` (default), a pino-style logger, or `false` for silence. */
@@ -219,6 +227,7 @@ export type MigrationStatus =
   | 'waiting-for-lock'
   | 'waiting-for-migration'
   | 'migrating'
+  | 'waiting-for-replicas'
   | 'ready'
   | 'failed'
 
@@ -232,6 +241,21 @@ export interface HealthSnapshot {
   deferred: string[]
   applying: { id: string; name: string; sinceMs: number } | null
   error: { code: MigrationErrorCode; message: string } | null
+  /** With the `replicas` option: each replica's lag behind the primary, while waiting for them and after. */
+  replicas?: ReplicaHealth[]
+}
+
+/** One read replica in `health()`: how far behind it is, or why it could not be asked. */
+export interface ReplicaHealth {
+  /** Its URL without the password (or the client's host, port and database). */
+  name: string
+  /** Bytes of WAL it has still to replay; null while it cannot be asked. */
+  lagBytes: number | null
+  /** Seconds since the last transaction it replayed, while behind (0 once caught up); null while it cannot be asked. */
+  lagSeconds: number | null
+  caughtUp: boolean
+  /** Why it could not be asked (unreachable, not a replica …), without secrets; null when it answered. */
+  error: string | null
 }
 
 export interface MigratorEvents {

@@ -8,16 +8,35 @@ import { MigrationError } from './errors.js'
 import type { Settings } from './options.js'
 import { runsOutside } from './core/apply.js'
 import { validate } from './core/validate.js'
-import { plan, type Plan } from './plan.js'
+import { plan, type HistoryRow, type Plan } from './plan.js'
+import { awaitReplicas } from './core/replicas.js'
 import { compareIds } from './revisions/ids.js'
 import { isContract, label, type Revision } from './revisions/revision.js'
 import type { Runner } from './runner.js'
 import type { AppliedRevision, MigrateResult } from './types.js'
 import { jitter, sleep } from './wait.js'
 
-/** The boot path: one query when nothing is pending; otherwise lock, re-read, apply. */
+/** What reaching the target leaves: the result, and every revision id the history then has applied. */
+interface Reached {
+  result: MigrateResult
+  appliedIds: string[]
+}
+
+/**
+ * The boot path: one query when nothing is pending; otherwise lock, re-read, apply. With `replicas`, then (the lock
+ * released) until every read replica has replayed the target: one query per replica when they have.
+ */
 export function up(r: Runner): Promise<MigrateResult> {
   return r.withDatabase(async (dialect, revisions, settings) => {
+    const { result, appliedIds } = await reach(r, dialect, revisions, settings)
+    await awaitReplicas(r, dialect, settings, appliedIds)
+    return result
+  })
+}
+
+/** Brings the database to the target, or finds another process did; the replicas are up()'s. */
+function reach(r: Runner, dialect: Dialect, revisions: Revision[], settings: Settings): Promise<Reached> {
+  return (async () => {
     const started = performance.now()
     const warnings: string[] = []
     const track = (p: Plan) => {
@@ -27,16 +46,18 @@ export function up(r: Runner): Promise<MigrateResult> {
       r.state.deferred = p.deferred.map((x) => x.id)
       return p
     }
-    const finish = (p: Plan, applied: AppliedRevision[], upToDate: boolean): MigrateResult => {
+    const finish = (p: Plan, applied: AppliedRevision[], upToDate: boolean, rows: HistoryRow[]): Reached => {
+      const appliedIds = [...new Set([...rows.filter((h) => h.state === 'applied').map((h) => h.id), ...applied.map((a) => a.id)])]
       const current = applied.reduce<string | null>((c, a) => (c === null || compareIds(a.id, c) > 0 ? a.id : c), p.current)
       if (p.unknown.length)
         r.log.warn(`the database has revisions this code does not ship: ${p.unknown.join(', ')} (a newer deploy ran them; allowed)`, { unknown: p.unknown })
       const deferred = p.deferred.map((x) => x.id)
       if (deferred.length) r.log.info(deferredLine(p.deferred, settings), { deferred })
-      return { applied, current, target: p.target, unknown: p.unknown, upToDate, deferred, warnings, durationMs: Math.round(performance.now() - started) }
+      return { result: { applied, current, target: p.target, unknown: p.unknown, upToDate, deferred, warnings, durationMs: Math.round(performance.now() - started) }, appliedIds }
     }
 
-    let p = track(plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), settings))
+    const rows = await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? [])
+    let p = track(plan(revisions, rows, settings))
     // Booting "up to date" at an empty history from an empty folder is almost always a wrong path or a mount
     // that hides the files; it stays a boot (a new project starts so), but never a silent one.
     if (!revisions.length && !r.options.migrations && p.current === null && !p.running.length) {
@@ -47,7 +68,7 @@ export function up(r: Runner): Promise<MigrateResult> {
         { dir: folder },
       )
     }
-    if (!p.pending.length && !p.running.length) return finish(p, [], true)
+    if (!p.pending.length && !p.running.length) return finish(p, [], true, rows)
     // Only the revisions that will run are split and checked: the applied ones were compared by checksum.
     validate(p.pending, dialect)
     // An empty revision applied today records its checksum and then refuses the SQL written into it tomorrow. Our
@@ -60,7 +81,10 @@ export function up(r: Runner): Promise<MigrateResult> {
           'is recorded and the file can no longer change. (A revision meant to do nothing says so with a statement such as "select 1;".)',
         { revision: empty.id, file: empty.source },
       )
-    if (settings.mode === 'wait') return finish(await waitForTarget(r, dialect, revisions, settings, track, p), [], true)
+    if (settings.mode === 'wait') {
+      const reached = await waitForTarget(r, dialect, revisions, settings, track, p)
+      return finish(reached.plan, [], true, reached.rows)
+    }
     r.aborted('before migrating')
     refuseOutside(dialect, p.pending, 'up', 'Nothing was applied.')
 
@@ -72,7 +96,7 @@ export function up(r: Runner): Promise<MigrateResult> {
       if (p.running.length) throw await r.dirty(p.running, revisions, conn, dialect)
       if (!p.pending.length) {
         r.log.info(`${dialect.display} is already at ${p.current ?? 'an empty history'}: another process applied the revisions`)
-        return finish(p, [], true)
+        return finish(p, [], true, taken.rows)
       }
       r.log.info(`applying ${p.pending.length} revision(s) to ${dialect.display}: ${p.pending.map(label).join(', ')}`)
       r.status('migrating')
@@ -106,9 +130,9 @@ export function up(r: Runner): Promise<MigrateResult> {
         }
         recordApplied(group, durations)
       }
-      return finish(p, applied, false)
+      return finish(p, applied, false, taken.rows)
     })
-  })
+  })()
 }
 
 /** What the boot left for after the rollout, and the command that applies it. */
@@ -122,7 +146,14 @@ function deferredLine(deferred: Revision[], settings: Settings): string {
 }
 
 /** `mode: 'wait'`: polls the history (one query each time) until another process has reached the target. */
-async function waitForTarget(r: Runner, dialect: Dialect, revisions: Revision[], settings: Settings, track: (p: Plan) => Plan, first: Plan): Promise<Plan> {
+async function waitForTarget(
+  r: Runner,
+  dialect: Dialect,
+  revisions: Revision[],
+  settings: Settings,
+  track: (p: Plan) => Plan,
+  first: Plan,
+): Promise<{ plan: Plan; rows: HistoryRow[] }> {
   const since = Date.now()
   let last = first
   /** What is awaited: the pending revisions, and those marked running (by a process applying them now, or by one that died). */
@@ -134,8 +165,9 @@ async function waitForTarget(r: Runner, dialect: Dialect, revisions: Revision[],
     if (waited >= settings.waitTimeout) throw waitTimeout(last, revisions, waited)
     await sleep(Math.min(jitter(delay), settings.waitTimeout - waited), r.signal)
     r.aborted('while waiting for another process to migrate')
-    const p = track(plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), settings))
-    if (!p.pending.length && !p.running.length) return p
+    const rows = await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? [])
+    const p = track(plan(revisions, rows, settings))
+    if (!p.pending.length && !p.running.length) return { plan: p, rows }
     last = p
   }
 }

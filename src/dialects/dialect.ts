@@ -50,6 +50,11 @@ export interface Dialect {
   schemaSnapshot(): Promise<string[]>
   /** The SQL a run would send, history writes included, for review or to run by hand (offline mode). */
   script(work: Work[]): string
+  /**
+   * Read replicas the app reads from (PostgreSQL streaming standbys): how readiness asks whether each one has
+   * replayed the migration. Undefined where the database has none the migrator can ask.
+   */
+  replicas?: ReplicaSupport
   /** Opens the dedicated connection that takes the lock and runs the revisions. */
   connect(): Promise<Connection>
   /** Closes what the dialect opened; never a client the caller passed in. */
@@ -83,4 +88,31 @@ export interface DialectConfig {
 
 export interface DrizzleDb {
   fullSchema: Record<string, unknown> | undefined
+}
+
+/** What readiness needs to wait for read replicas (see core/replicas.ts). */
+export interface ReplicaSupport {
+  /** One handle per entry of the `replicas` option; a URL is connected on first use, a client is used as it is. */
+  open(replicas: ReadonlyArray<string | object>, timeoutMs: number): Replica[]
+  /** The primary's write position now: asked after the last revision committed, so a replica past it has that commit. */
+  position(): Promise<string>
+}
+
+export interface ReplicaLag {
+  bytes: number
+  /** Seconds since the last transaction the replica replayed, while behind; 0 once caught up. */
+  seconds: number
+  caughtUp: boolean
+}
+
+/** One read replica. Every method is one statement on it. */
+export interface Replica {
+  /** For messages and health: never carries a password. */
+  name: string
+  /** Whether its copy of the history has every one of `ids` applied: it has then replayed their commits. */
+  hasApplied(ids: string[]): Promise<boolean>
+  /** How far its replay is behind `position` (the primary's). */
+  lag(position: string, ids: string[]): Promise<ReplicaLag>
+  /** Closes the connection it opened; never a client the app passed. */
+  close(): Promise<void>
 }

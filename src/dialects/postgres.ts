@@ -14,6 +14,7 @@ import { isNodePgClient, isNodePgPool, isPGlite, isPostgresJs } from './pg-drive
 import { pgSchemaSnapshot } from './postgres-schema.js'
 import { transactionScoped } from '../core/transaction-lock.js'
 import { hostOf, pgTransactionLock, poolerHint } from './postgres-pooler.js'
+import { pgReplicas } from './postgres-replicas.js'
 
 const SYNTAX: SqlSyntax = { dollarQuotes: true, brackets: false, nestedComments: true }
 
@@ -130,6 +131,8 @@ export async function postgresDialect(target: PostgresTarget, config: DialectCon
     effectPresent: (e: unknown) => ['42P07', '42701', '42710', '42P06', '42723', '23505', '42704', '42P01', '42703'].includes(String((e as { code?: unknown })?.code)),
     implicitCommit: () => false,
     waitsForLocks: (s) => CONCURRENT.test(s),
+    // A PGlite instance lives in this process: nothing replicates it.
+    ...(isPGlite(target.client) ? {} : { replicas: pgReplicas(driver.app, table, config.instanceId) }),
     schemaSnapshot: () => pgSchemaSnapshot(driver.app, config.schema, config.table),
     script: (work) =>
       renderScript(

@@ -33,13 +33,15 @@ export async function ownedServer(script, args, label) {
         fail(`its owner process exited with ${code ?? signal}`)
       child.once('message', onMessage).once('error', onError).once('exit', onExit)
     })
-  const { url } = /** @type {{ url: string }} */ (await reply('start'))
+  // Beyond the url, what else the owner reports (a standby's URL …) is handed back as it is.
+  const { url, ...extra } = /** @type {{ url: string }} */ (await reply('start'))
   // From here the owner must not keep the caller alive: a caller that exits without stop() closes
   // the IPC channel, which stops the server all the same.
   child.unref()
   child.channel?.unref()
   for (const pipe of [child.stdout, child.stderr]) /** @type {import('node:net').Socket} */ (pipe).unref()
   return {
+    ...extra,
     url,
     /** Shuts the server down (every session ends), then starts it again on the same port with the same data. */
     async restart() {

@@ -43,7 +43,7 @@ function optionsOf(client: AnySql): PgOptions {
   return out as PgOptions
 }
 
-function describeClient(sql: AnySql): string {
+export function describeClient(sql: AnySql): string {
   const o = sql.options as unknown as { host?: string[]; port?: number[]; database?: string; user?: string }
   return `postgres://${o.user ?? ''}@${o.host?.[0] ?? 'localhost'}:${o.port?.[0] ?? 5432}/${o.database ?? ''}`
 }
