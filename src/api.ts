@@ -23,4 +23,7 @@ export type {
   BundledStatement,
   RevisionStatus,
   StatusReport,
+  BatchOptions,
+  BatchResult,
+  BatchProgress,
 } from './types.js'

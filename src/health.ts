@@ -1,5 +1,5 @@
 import type { MigrationError } from './errors.js'
-import type { HealthSnapshot, MigrationStatus } from './types.js'
+import type { BatchProgress, HealthSnapshot, MigrationStatus } from './types.js'
 
 /** The state behind `health()`: a plain object the migrator updates and readers copy. */
 export interface HealthState {
@@ -7,7 +7,7 @@ export interface HealthState {
   current: string | null
   target: string | null
   pending: string[]
-  applying: { id: string; name: string; since: number } | null
+  applying: { id: string; name: string; since: number; batch?: BatchProgress | null } | null
   /** Whether the revision in progress is being applied or reverted. */
   direction: 'up' | 'down'
   error: MigrationError | null
@@ -22,7 +22,7 @@ export function snapshot(s: HealthState, now = Date.now()): HealthSnapshot {
     current: s.current,
     target: s.target,
     pending: [...s.pending],
-    applying: s.applying && { id: s.applying.id, name: s.applying.name, sinceMs: now - s.applying.since },
+    applying: s.applying && { id: s.applying.id, name: s.applying.name, sinceMs: now - s.applying.since, batch: s.applying.batch ? { ...s.applying.batch } : null },
     error: s.error && { code: s.error.code, message: s.error.message },
   }
 }
