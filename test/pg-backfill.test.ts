@@ -1,11 +1,12 @@
 // ctx.batch on PostgreSQL with real processes: a backfill of a million rows while another process writes to the table,
 // and a migrator killed with SIGKILL in the middle of one, resumed with `resolve --resume`.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createMigrator } from '../src/index.js'
+import { eventually, gate } from './contract/support.js'
 import { startNode, waitFor } from './faults/helpers.js'
 import { client, freshDatabase, revisions, root } from './helpers.js'
 
@@ -106,5 +107,32 @@ describe('ctx.batch on PostgreSQL, with other processes', () => {
     expect(await count(sql, 'email_lower is distinct from lower(email)')).toBe(0)
     expect(await sql`select id, state from boot_migrate_history`).toEqual([{ id: '0001', state: 'applied' }])
     expect(await sql`select id from boot_migrate_history_progress`).toEqual([])
+  })
+})
+
+describe('the CLI during a backfill', () => {
+  it("the progress line shows ctx.batch's batches, rows and rate", async () => {
+    const url = await freshDatabase()
+    await users(url, 1000)
+    // Held after the backfill until the test has read the line: the revision is still running, its batches done.
+    const held = await gate()
+    const dir = await revisions({
+      '0001_backfill.mjs': `export const transaction = false
+export async function up(ctx) {
+  await ctx.batch('update users set email_lower = lower(email) where id = any(array(select id from users where email_lower is null limit $size))', { size: 100 })
+  ${held.hold()}
+}
+`,
+    })
+    const child = spawn(process.execPath, [join(root, 'dist/cli.js'), 'up', '--url', url, '--dir', dir], {
+      env: { PATH: process.env.PATH ?? '', BOOT_MIGRATE_PROGRESS_MS: '50' },
+      stdio: 'pipe',
+    })
+    let err = ''
+    child.stderr.on('data', (d) => (err += d))
+    const exit = new Promise<number | null>((resolve) => child.on('exit', resolve))
+    await expect.poll(() => err, eventually).toMatch(/^\[boot-migrate\] 0001_backfill running for [\d.]+s; ctx\.batch: 10 batch\(es\), 1000 rows, \d+ rows\/s$/m)
+    await held.open()
+    expect(await exit).toBe(0)
   })
 })
