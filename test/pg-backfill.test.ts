@@ -5,10 +5,10 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { createMigrator } from '../src/index.js'
-import { eventually, gate } from './contract/support.js'
+import { createMigrator, type RevisionInput } from '../src/index.js'
+import { eventually, failure, gate } from './contract/support.js'
 import { startNode, waitFor } from './faults/helpers.js'
-import { client, freshDatabase, revisions, root } from './helpers.js'
+import { captureLog, client, freshDatabase, revisions, root } from './helpers.js'
 
 const backfillWorker = join(root, 'test/workers/backfill.mjs')
 const writerWorker = join(root, 'test/workers/pg-writer.mjs')
@@ -134,5 +134,60 @@ export async function up(ctx) {
     await expect.poll(() => err, eventually).toMatch(/^\[boot-migrate\] 0001_backfill running for [\d.]+s; ctx\.batch: 10 batch\(es\), 1000 rows, \d+ rows\/s$/m)
     await held.open()
     expect(await exit).toBe(0)
+  })
+})
+
+describe('ctx.batch meets a lock held by the app', () => {
+  const backfill: RevisionInput = {
+    id: '0001',
+    name: 'backfill',
+    transaction: false,
+    async up(ctx) {
+      await ctx.batch('update users set email_lower = lower(email) where id = any(array(select id from users where email_lower is null order by id limit $size))', { size: 100 })
+    },
+  }
+
+  /** A transaction of the app's holding the row lock of one user until `release()`. */
+  async function holdRow(url: string, id: number) {
+    const sql = client(url, { max: 1 })
+    let release!: () => void
+    const held = new Promise<void>((resolve) => (release = resolve))
+    let locked!: () => void
+    const taken = new Promise<void>((resolve) => (locked = resolve))
+    const tx = sql.begin(async (t) => {
+      await t`select id from users where id = ${id} for update`
+      locked()
+      await held
+    })
+    await taken
+    return { release: async () => (release(), await tx) }
+  }
+
+  it('a batch that waits past ddlLockTimeout is rolled back and retried; once the holder commits the backfill completes', async () => {
+    const url = await freshDatabase()
+    const sql = await users(url, 1000)
+    const holder = await holdRow(url, 1)
+    const log = captureLog()
+    const migrator = createMigrator({ url, migrations: [backfill], ddlLockTimeout: 100, ddlRetries: 5, logger: log.logger })
+    const run = migrator.run()
+    await expect.poll(log.text, eventually).toMatch(/0001_backfill \(ctx\.batch, batch 1\) waited over 100 ms for a lock held by/)
+    await holder.release()
+    await run
+    expect(await count(sql, 'email_lower is null')).toBe(0)
+  })
+
+  it('gives up after ddlRetries with DDL_LOCK_TIMEOUT, dirty with the batches done; resolve --resume completes once the lock is free', async () => {
+    const url = await freshDatabase()
+    const sql = await users(url, 1000)
+    const holder = await holdRow(url, 1000)
+    const error = await failure(createMigrator({ url, migrations: [backfill], ddlLockTimeout: 100, ddlRetries: 1, logger: false }).run())
+    expect(error).toMatchObject({ code: 'DDL_LOCK_TIMEOUT', revision: '0001' })
+    expect(error.message).toContain('could not get its table locks within ddlLockTimeout (100 ms) in 2 attempts')
+    expect(error.message).toContain('ctx.batch had committed 9 batch(es) (900 rows)')
+    expect(await count(sql, 'email_lower is null')).toBe(100)
+    await holder.release()
+    await createMigrator({ url, migrations: [backfill], logger: false }).resolve('0001', 'resume')
+    expect(await count(sql, 'email_lower is null')).toBe(0)
+    expect(await sql`select state from boot_migrate_history`).toEqual([{ state: 'applied' }])
   })
 })
