@@ -163,7 +163,7 @@ export interface MigrateOptions {
    * over (ms). At least 2000. Default 10000.
    */
   lockStale?: number
-  /** PostgreSQL `lock_timeout` for each transactional revision; SQLite `busy_timeout` of the migration connection (ms). Default 3000. */
+  /** PostgreSQL `lock_timeout` for each transactional revision and each batch of ctx.batch; SQLite `busy_timeout` of the migration connection (ms). Default 3000. */
   ddlLockTimeout?: number
   /** Retries of a revision that hit `ddlLockTimeout`. Default 10. */
   ddlRetries?: number
