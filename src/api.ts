@@ -25,4 +25,7 @@ export type {
   RevisionStatus,
   ReplicaHealth,
   StatusReport,
+  BatchOptions,
+  BatchResult,
+  BatchProgress,
 } from './types.js'

@@ -1,5 +1,5 @@
 import { MigrationError, messageOf, type MigrationErrorCode } from './errors.js'
-import type { Progress } from './core/history.js'
+import { batchOf, type Progress } from './core/history.js'
 import { label, stepOf, type Revision } from './revisions/revision.js'
 import type { Statement } from './revisions/split.js'
 
@@ -14,6 +14,8 @@ export type Outcome =
   /** `started`: statement `done + 1` was recorded as starting with the schema's digest, so the next run can tell whether it completed. */
   /** `notStarted`: recording that statement `done + 1` starts failed, so it did not run. */
   | { kind: 'dirty'; done?: number; total?: number; unsure?: boolean; unrecorded?: boolean; atomic?: boolean; alreadyThere?: boolean; started?: boolean; notStarted?: boolean }
+  /** A function revision stopped in ctx.batch after `batches` committed batches that changed `rows` rows. */
+  | { kind: 'in-batch'; batches: number; rows: number }
   /** The connection closed inside the revision's transaction; `committed` is what the history says now. */
   | { kind: 'connection-lost'; committed: boolean | undefined }
 
@@ -26,6 +28,11 @@ export function resumes(done: number, total?: number): string {
   if (total !== undefined && done >= total) return `checks that ${applied} unchanged, then only records the revision as done`
   return done === 0 ? `runs ${rest}` : `checks that ${applied} unchanged, then runs ${rest} (edit only those)`
 }
+
+/** What `resolve --resume` does with a function revision that stopped in ctx.batch. */
+const batchResume =
+  'it runs the revision again from the start, and ctx.batch goes on with the rows its statement still matches (the batches done no longer match); ' +
+  'the code before ctx.batch runs again too, so it must be idempotent (e.g. `add column if not exists`)'
 
 function consequence(r: Revision, o: Outcome): string {
   const resolve = `Inspect the database, then run \`boot-migrate resolve ${r.id} --applied\` or \`--rolled-back\`.`
@@ -40,6 +47,12 @@ function consequence(r: Revision, o: Outcome): string {
         : o.committed === false
           ? 'The revision was rolled back: the server rolls back an open transaction when its connection closes, and the history confirms nothing of it is applied. Run again.'
           : 'The revision was rolled back by the server when its connection closed (the history could not be read to confirm it). Run again: it is planned from the history.'
+    case 'in-batch':
+      return (
+        `It ran outside a transaction: ctx.batch had committed ${o.batches} batch(es) (${o.rows} rows), each on its own, and the batch in flight was rolled back; ` +
+        `the revision is marked dirty and is not run again by itself. Fix the cause, then run \`boot-migrate resolve ${r.id} --resume\`: ${batchResume}; ` +
+        `or, after fixing the database by hand, ${resolve.charAt(0).toLowerCase()}${resolve.slice(1)}`
+      )
     case 'dirty':
       if (o.alreadyThere && o.done !== undefined)
         return (
@@ -113,6 +126,12 @@ export function dirtyAccount(
   const direction = progress?.direction ?? 'up'
   const step = stepOf(rev, direction)
   const head = `Revision ${label(rev)} (${rev.source}) was interrupted while ${direction === 'up' ? 'running' : 'being reverted'} outside a transaction (its history row is still "running")`
+  const inBatch = step.kind === 'fn' ? batchOf(progress) : undefined
+  if (inBatch)
+    return (
+      `${head}: it stopped in ctx.batch${inBatch.call > 1 ? ` (its call ${inBatch.call})` : ''} after ${inBatch.batches} batch(es) / ${inBatch.rows} rows, each committed on its own. ` +
+      `It is not run again by itself. Either run \`boot-migrate resolve ${id} --resume\`, which ${batchResume}, or fix the database by hand and run ${byHand()}`
+    )
   if (!progress || step.kind === 'fn')
     return (
       `${head}, and some of its statements may have run, so it is not run again by itself` +

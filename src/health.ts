@@ -1,5 +1,5 @@
 import type { MigrationError } from './errors.js'
-import type { HealthSnapshot, MigrationStatus, ReplicaHealth } from './types.js'
+import type { BatchProgress, HealthSnapshot, MigrationStatus, ReplicaHealth } from './types.js'
 
 /** The state behind `health()`: a plain object the migrator updates and readers copy. */
 export interface HealthState {
@@ -9,7 +9,7 @@ export interface HealthState {
   pending: string[]
   /** Pending revisions left for `phase: 'contract'`: not in `pending`, and readiness does not wait for them. */
   deferred: string[]
-  applying: { id: string; name: string; since: number } | null
+  applying: { id: string; name: string; since: number; batch?: BatchProgress | null } | null
   /** Whether the revision in progress is being applied or reverted. */
   direction: 'up' | 'down'
   error: MigrationError | null
@@ -27,7 +27,7 @@ export function snapshot(s: HealthState, now = Date.now()): HealthSnapshot {
     target: s.target,
     pending: [...s.pending],
     deferred: [...s.deferred],
-    applying: s.applying && { id: s.applying.id, name: s.applying.name, sinceMs: now - s.applying.since },
+    applying: s.applying && { id: s.applying.id, name: s.applying.name, sinceMs: now - s.applying.since, batch: s.applying.batch ? { ...s.applying.batch } : null },
     error: s.error && { code: s.error.code, message: s.error.message },
     ...(s.replicas ? { replicas: s.replicas.map((x) => ({ ...x })) } : {}),
   }

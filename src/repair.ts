@@ -1,6 +1,6 @@
 import { record } from './core/create.js'
 import type { Connection } from './core/connection.js'
-import { readProgress, readRows, settleStarted, statementHash, writeClearing } from './core/history.js'
+import { batchOf, readProgress, readRows, settleStarted, statementHash, writeClearing } from './core/history.js'
 import type { Dialect } from './dialects/dialect.js'
 import { firstLine } from './failure.js'
 import { label, stepOf, type Revision } from './revisions/revision.js'
@@ -70,11 +70,26 @@ async function resume(
       file: rev.source,
     })
   const step = stepOf(rev, progress.direction)
-  if (step.kind === 'fn')
-    throw new MigrationError('INVALID_OPTIONS', `Revision ${label(rev)} (${rev.source}) is a function revision, which records no per-statement progress: it cannot be resumed. ${byHand}`, {
-      revision: id,
-      file: rev.source,
-    })
+  if (step.kind === 'fn') {
+    // Stopped in ctx.batch: its statement matches only the rows not yet done, so running the revision again goes on where it stopped.
+    const inBatch = batchOf(progress)
+    if (!inBatch)
+      throw new MigrationError(
+        'INVALID_OPTIONS',
+        `Revision ${label(rev)} (${rev.source}) is a function revision, which records no per-statement progress: it cannot be resumed ` +
+          `(only one interrupted inside ctx.batch can). ${byHand}`,
+        { revision: id, file: rev.source },
+      )
+    r.log.info(
+      `resuming ${label(rev)}: it stopped in ctx.batch after ${inBatch.batches} batch(es) / ${inBatch.rows} rows; running it again from the start ` +
+        '(ctx.batch goes on with the rows its statement still matches)',
+      { revision: id, ...inBatch },
+    )
+    r.status('migrating')
+    await apply([rev], progress.direction, 0)
+    r.log.info(`${progress.direction === 'up' ? 'applied' : 'reverted'} ${label(rev)}: resumed and completed`, { revision: id })
+    return
+  }
   // A statement recorded as starting: the schema says whether it completed (then it counts as applied and its text is
   // checked like theirs) or not (then its record goes and it runs again).
   const settled = await settleStarted(conn, dialect, progress, step.statements)

@@ -156,9 +156,14 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         abandoned,
         started(rev, direction) {
           state.direction = direction
-          state.applying = { id: rev.id, name: rev.name, since: Date.now() }
+          state.applying = { id: rev.id, name: rev.name, since: Date.now(), batch: null }
           log.info(`${direction === 'down' ? 'reverting' : 'applying'} ${label(rev)}${rev.transaction ? '' : ' (outside a transaction)'}`, { revision: rev.id })
           emit('migration:start', { id: rev.id, name: rev.name })
+        },
+        batched(rev, progress) {
+          if (state.applying?.id === rev.id) state.applying.batch = progress
+          log.debug(`${label(rev)}: ctx.batch: ${progress.batches} batch(es), ${progress.rows} rows, ${progress.rowsPerSecond} rows/s`, { revision: rev.id, ...progress })
+          emit('batch:progress', { id: rev.id, name: rev.name, ...progress })
         },
       }
       const apply = async (group: Revision[], direction: Direction, resumeFrom?: number) => {

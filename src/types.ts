@@ -23,6 +23,32 @@ export interface MigrationContext<Client = unknown> {
   query<Row = Record<string, unknown>>(sqlText: string, params?: unknown[]): Promise<Row[]>
   log: (message: string, fields?: Record<string, unknown>) => void
   signal: AbortSignal | undefined
+  /**
+   * A backfill in batches, in a revision outside a transaction (`transaction = false`): runs the UPDATE or DELETE,
+   * its `$size` replaced by `size`, each time in a transaction of its own with `lock_timeout = ddlLockTimeout`,
+   * until it changes no row. The statement must only match rows not yet done (e.g.
+   * `… where id in (select id from t where new_col is null limit $size)`), so a run again after a crash goes on where it stopped.
+   */
+  batch(statement: string, options: BatchOptions): Promise<BatchResult>
+}
+
+export interface BatchOptions {
+  /** Rows per batch: a positive integer, written in place of `$size`. */
+  size: number
+  /** Pause between batches (ms), so replicas and other writers keep up. Default 0. */
+  pauseMs?: number
+}
+
+/** What a ctx.batch call did: the batches that changed rows (the last, empty one not counted) and the rows they changed. */
+export interface BatchResult {
+  batches: number
+  rows: number
+}
+
+/** The progress of a ctx.batch call: `batch:progress`, and `health().applying.batch`. */
+export interface BatchProgress extends BatchResult {
+  /** Rows per second since the call began. */
+  rowsPerSecond: number
 }
 
 export type MigrationFn<Client = unknown> = (ctx: MigrationContext<Client>) => Awaitable<void>
@@ -156,7 +182,7 @@ export interface MigrateOptions {
    * over (ms). At least 2000. Default 10000.
    */
   lockStale?: number
-  /** PostgreSQL `lock_timeout` for each transactional revision; SQLite `busy_timeout` of the migration connection (ms). Default 3000. */
+  /** PostgreSQL `lock_timeout` for each transactional revision and each batch of ctx.batch; SQLite `busy_timeout` of the migration connection (ms). Default 3000. */
   ddlLockTimeout?: number
   /** Retries of a revision that hit `ddlLockTimeout`. Default 10. */
   ddlRetries?: number
@@ -239,7 +265,13 @@ export interface HealthSnapshot {
   pending: string[]
   /** Pending revisions left for `phase: 'contract'` (see MigrateResult.deferred): readiness does not wait for them. */
   deferred: string[]
-  applying: { id: string; name: string; sinceMs: number } | null
+  applying: {
+    id: string
+    name: string
+    sinceMs: number
+    /** While the revision runs ctx.batch: its progress so far; null otherwise. */
+    batch: BatchProgress | null
+  } | null
   error: { code: MigrationErrorCode; message: string } | null
   /** With the `replicas` option: each replica's lag behind the primary, while waiting for them and after. */
   replicas?: ReplicaHealth[]
@@ -263,6 +295,8 @@ export interface MigratorEvents {
   'lock:acquired': { waitedMs: number }
   'migration:start': { id: string; name: string }
   'migration:end': AppliedRevision
+  /** After each batch of ctx.batch that changed rows, committed. */
+  'batch:progress': { id: string; name: string } & BatchProgress
   ready: MigrateResult
   failed: MigrationError
 }

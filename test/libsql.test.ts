@@ -231,3 +231,27 @@ describe('an @libsql/client Client on a local file', () => {
     expect((await app.client.execute("select name from sqlite_master where type = 'table'")).rows).toEqual([])
   })
 })
+
+describe('ctx.batch through an @libsql/client Client', () => {
+  it("backfills in batches on libSQL's native connection, counting the rows each batch changed", async () => {
+    const file = await freshFile()
+    const { client } = appClient(`file:${file}`)
+    const events: Array<{ batches: number; rows: number }> = []
+    const migrator = createMigrator({
+      client,
+      migrations: [
+        { id: '0001', up: `create table t (id integer primary key, v int);\ninsert into t (id) values ${Array.from({ length: 250 }, (_, i) => `(${i + 1})`).join(', ')};` },
+        { id: '0002', transaction: false, up: async (ctx) => void (await ctx.batch('update t set v = id * 2 where id in (select id from t where v is null limit $size)', { size: 100 })) },
+      ],
+      ...quiet,
+    })
+    migrator.on('batch:progress', (e) => events.push({ batches: e.batches, rows: e.rows }))
+    await migrator.run()
+    expect(events).toEqual([
+      { batches: 1, rows: 100 },
+      { batches: 2, rows: 200 },
+      { batches: 3, rows: 250 },
+    ])
+    expect((await client.execute('select count(*) as n from t where v = id * 2')).rows[0]!.n).toBe(250)
+  })
+})

@@ -82,6 +82,7 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'clear a dirty revision: resume it, or record what a human fixed by hand',
     flags: [
       '--resume           check its applied statements are unchanged in the file, then run the rest',
+      '                   (a function revision stopped in ctx.batch: run it again, ctx.batch goes on with the rows left)',
       '--applied          its effects are all there: record it as applied',
       '--rolled-back      none of its effects are left: forget it, so up runs it again',
     ],

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os'
 import { loadPostgres } from '../dialects/postgres-driver.js'
 import type { Migrator } from '../migrator.js'
-import type { MigrateOptions } from '../types.js'
+import type { BatchProgress, MigrateOptions } from '../types.js'
 import { clearLive, errLine, jsonLine, liveLine } from './output.js'
 
 interface IndexProgress {
@@ -47,7 +47,7 @@ export function progress(migrator: Migrator, o: MigrateOptions, json: boolean): 
   const appName = `boot-migrate ${o.instanceId ?? `${hostname()}:${process.pid}`}`.slice(0, 63)
   let sql: Sql | undefined
   let timer: NodeJS.Timeout | undefined
-  let running: { id: string; name: string; since: number } | undefined
+  let running: { id: string; name: string; since: number; batch?: BatchProgress } | undefined
 
   const indexBuild = async (): Promise<IndexProgress | undefined> => {
     if (!pg) return undefined
@@ -72,13 +72,17 @@ export function progress(migrator: Migrator, o: MigrateOptions, json: boolean): 
     const rev = running
     if (!rev) return
     const elapsedMs = Date.now() - rev.since
-    const index = await indexBuild()
+    // A backfill in ctx.batch says how far it is; there is no index build to look for then.
+    const batch = rev.batch
+    const index = batch ? undefined : await indexBuild()
     if (running !== rev) return
     if (json) {
-      jsonLine({ event: 'progress', revision: rev.id, name: rev.name, elapsedMs, ...(index ? { index } : {}) })
+      jsonLine({ event: 'progress', revision: rev.id, name: rev.name, elapsedMs, ...(index ? { index } : {}), ...(batch ? { batch } : {}) })
       return
     }
-    const line = `[boot-migrate] ${rev.id}_${rev.name} running for ${seconds(elapsedMs)}${index ? `; ${describeIndex(index)}` : ''}`
+    const line =
+      `[boot-migrate] ${rev.id}_${rev.name} running for ${seconds(elapsedMs)}${index ? `; ${describeIndex(index)}` : ''}` +
+      (batch ? `; ctx.batch: ${batch.batches} batch(es), ${batch.rows} rows, ${batch.rowsPerSecond} rows/s` : '')
     if (tty) liveLine(line)
     else errLine(line)
   }
@@ -97,6 +101,9 @@ export function progress(migrator: Migrator, o: MigrateOptions, json: boolean): 
       if (json) jsonLine({ event: 'migration:start', revision: r.id, name: r.name })
       timer = setInterval(() => void tick(), every)
       timer.unref?.()
+    }),
+    migrator.on('batch:progress', (b) => {
+      if (running?.id === b.id) running.batch = { batches: b.batches, rows: b.rows, rowsPerSecond: b.rowsPerSecond }
     }),
     migrator.on('migration:end', (r) => {
       clear()

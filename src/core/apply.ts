@@ -6,7 +6,8 @@ import type { Log } from '../log.js'
 import type { Settings } from '../options.js'
 import { downSql, label, stepOf, type Revision, type Step } from '../revisions/revision.js'
 import type { Statement } from '../revisions/split.js'
-import type { MigrationContext } from '../types.js'
+import type { BatchProgress, MigrationContext } from '../types.js'
+import { batcher, fromBatch } from './batch.js'
 import { jitter, sleep } from '../wait.js'
 import { StatementFailure, type Connection, type Executor } from './connection.js'
 import { keepRecord } from './takeover.js'
@@ -24,6 +25,8 @@ export interface ApplyRun {
   /** Rejects once a stop has waited shutdownTimeout and closed the connection: a revision that ignores the signal is abandoned. */
   abandoned: Promise<never>
   started(rev: Revision, direction: Direction): void
+  /** A batch of the revision's ctx.batch committed: the call's progress so far. */
+  batched(rev: Revision, progress: BatchProgress): void
   /** Set once the progress table was made sure of in this run. */
   progressReady?: boolean
 }
@@ -109,6 +112,7 @@ async function contextOf(run: ApplyRun, rev: Revision, tx: Executor | undefined)
     revision: { id: rev.id, name: rev.name },
     log: (m, f) => run.log.info(`${label(rev)}: ${m}`, f),
     signal: run.signal,
+    batch: batcher(run, rev, tx === undefined && !rev.transaction),
   }
 }
 
@@ -287,7 +291,7 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
     try {
       await Promise.race([step.fn(await contextOf(run, rev, undefined)), run.abandoned, conn.whenLost])
     } catch (e) {
-      if (e instanceof MigrationError && e.code === 'ABORTED') throw e
+      if ((e instanceof MigrationError && e.code === 'ABORTED') || fromBatch(e)) throw e
       const lost = dialect.classify(e) === 'connection-lost' || conn.lost()
       throw revisionFailure(rev, e, { kind: 'dirty' }, undefined, lost ? 'CONNECTION_LOST' : run.signal.aborted ? 'ABORTED' : 'MIGRATION_FAILED')
     }
@@ -490,7 +494,7 @@ function roleChanged(run: ApplyRun, rev: Revision, direction: Direction, cause: 
 }
 
 /** Waits before retrying what hit a lock conflict, naming who held the lock. */
-async function backoff(run: ApplyRun, group: Revision[], attempt: number, cause: unknown, statement?: number, what = '') {
+export async function backoff(run: ApplyRun, group: Revision[], attempt: number, cause: unknown, statement?: number, what = '') {
   const wait = jitter(Math.min(500 * 2 ** attempt, 10_000))
   const who = blockersOf(cause)
   run.log.warn(
@@ -501,7 +505,7 @@ async function backoff(run: ApplyRun, group: Revision[], attempt: number, cause:
   await sleep(wait, run.signal)
 }
 
-function ddlTimeout(run: ApplyRun, group: Revision[], attempt: number, cause: unknown, applied: string, dirty?: Parameters<typeof revisionFailure>[2], st?: Statement) {
+export function ddlTimeout(run: ApplyRun, group: Revision[], attempt: number, cause: unknown, applied: string, dirty?: Parameters<typeof revisionFailure>[2], st?: Statement) {
   const who = blockersOf(cause)
   const rev = group[0]!
   const why = new Error(
@@ -522,7 +526,7 @@ const blockersOf = (e: unknown): string[] => ((e as { [BLOCKERS]?: string[] })?.
  * Runs `work`, asking who blocks the connection while it still waits: once the statement gives up the
  * server no longer knows. The answer rides on the error, for the log line and the message.
  */
-async function watchBlockers<T>(run: ApplyRun, work: () => Promise<T>): Promise<T> {
+export async function watchBlockers<T>(run: ApplyRun, work: () => Promise<T>): Promise<T> {
   let blockers: string[] = []
   let asking: Promise<unknown> | undefined
   const watch = setTimeout(

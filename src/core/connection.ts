@@ -32,6 +32,11 @@ export interface Executor {
   /** Runs the statements in order (pipelined where the driver can); rejects with a StatementFailure for the first that failed. */
   batch(statements: readonly string[]): Promise<void>
   /**
+   * One statement, answering how many rows it changed (what ctx.batch counts to know when it is done). The migration
+   * connection and its transactions have it on every driver; an app's executor need not.
+   */
+  run?(text: string): Promise<{ rows: number }>
+  /**
    * Inside a transaction, where the driver has savepoints: runs `work` in one, rolled back alone when `work` rejects
    * (the enclosing transaction goes on). What a transaction pooler's run needs (core/transaction-lock.ts).
    */

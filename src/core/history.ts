@@ -169,6 +169,22 @@ export const statementHash = (text: string) => createHash('sha256').update(text)
 export const DOWN_MARK = 'down'
 
 /**
+ * A function revision's ctx.batch calls in the progress table: step k is its k-th call, the hash `batch:<batches>:<rows>`,
+ * rewritten in the transaction of each batch, so after a crash it says exactly how far the call got.
+ */
+export const batchMark = (batches: number, rows: number) => `batch:${batches}:${rows}`
+
+/** The last ctx.batch call a progress records: its number, and the batches and rows it had committed. */
+export function batchOf(p: Progress | null | undefined): { call: number; batches: number; rows: number } | undefined {
+  const hashes = p?.hashes ?? []
+  for (let i = hashes.length - 1; i >= 0; i--) {
+    const m = /^batch:(\d+):(\d+)$/.exec(hashes[i]!)
+    if (m) return { call: i + 1, batches: Number(m[1]), rows: Number(m[2]) }
+  }
+  return undefined
+}
+
+/**
  * What the progress table says about a revision: the direction it ran in and the hashes of its completed statements, in
  * order; `started` is the statement after them when it was recorded as starting (with the schema's digest before it),
  * so whether it completed is for the schema to say.

@@ -4,7 +4,7 @@ import { MigrationError } from '../errors.js'
 export interface LibsqlClient {
   protocol: string
   closed: boolean
-  execute(stmt: { sql: string; args: unknown[] }): Promise<{ columns: string[]; rows: ArrayLike<unknown>[] }>
+  execute(stmt: { sql: string; args: unknown[] }): Promise<{ columns: string[]; rows: ArrayLike<unknown>[]; rowsAffected?: number }>
   batch(stmts: unknown[], mode?: string): Promise<unknown>
   transaction(mode?: string): Promise<unknown>
   executeMultiple(sql: string): Promise<void>

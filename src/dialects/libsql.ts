@@ -33,6 +33,7 @@ function executor(client: LibsqlClient): Executor {
     async batch(statements) {
       for (const s of statements) await client.execute({ sql: s, args: [] })
     },
+    run: async (text) => ({ rows: Number((await client.execute({ sql: text, args: [] })).rowsAffected ?? 0) }),
   }
 }
 

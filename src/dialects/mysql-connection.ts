@@ -93,6 +93,11 @@ export async function myConnection(conn: MyConn, c: MyConnectionConfig): Promise
 
   const executor: Executor = {
     query: (text, params = []) => run(text, params),
+    // An UPDATE or DELETE answers an OK packet (ResultSetHeader) with affectedRows.
+    run: async (text) => {
+      const [header] = await guard(() => conn.query(text))
+      return { rows: Number((header as { affectedRows?: unknown } | null)?.affectedRows ?? 0) }
+    },
     async batch(statements) {
       for (const [i, text] of statements.entries()) {
         try {

@@ -68,9 +68,10 @@ export async function pgConnection(s: PgSession, c: PgConnectionConfig): Promise
     return Promise.race([reset ? Promise.all([reset, q]).then(([, r]) => r) : q, whenLost])
   }
 
-  const executor = ({ query: send, driver, savepoint }: PgTx): Executor & { driver: unknown } => ({
+  const executor = ({ query: send, run, driver, savepoint }: PgTx): Executor & { driver: unknown } => ({
     driver,
     query: (text, params = []) => guard(() => send(text, params)) as Promise<never[]>,
+    run: async (text) => ({ rows: await guard(() => run(text)) }),
     async batch(statements) {
       // Pipelined where the driver can: sent at once, so a revision costs one round trip, not one per statement.
       const results = await Promise.allSettled(statements.map((text) => guard(() => send(text))))

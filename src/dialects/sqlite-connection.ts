@@ -97,6 +97,7 @@ export function sqliteConnection(
   const executor: Executor = {
     // A few patient attempts, then the lock conflict is the algorithm's to retry (and to log).
     query: async (text, params = []) => (await patiently(() => run(db, text, params), 3)) as never[],
+    run: async (text) => ({ rows: Number(db.prepare(text).run().changes) }),
     async batch(statements) {
       for (const [i, text] of statements.entries()) {
         // Foreign keys were switched around the transaction: SQLite ignores the pragma inside one.

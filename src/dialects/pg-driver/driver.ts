@@ -11,6 +11,8 @@ export type PgQuery = <Row = PgRow>(text: string, params?: readonly unknown[]) =
 /** What runs inside a transaction the driver opened: the statements, and the driver object a function revision gets. */
 export interface PgTx {
   query: PgQuery
+  /** One statement without parameters, answering the number of rows it changed. */
+  run(text: string): PromiseLike<number>
   driver: unknown
   /** A savepoint in this transaction, where the driver's own transaction needs one for a statement that may fail alone. */
   savepoint?<T>(work: (tx: PgTx) => Promise<T>): Promise<T>

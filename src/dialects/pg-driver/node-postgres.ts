@@ -7,6 +7,7 @@ import { isNodePgPool, type NodePgClientLike, type NodePgPoolLike } from './shap
 interface Result {
   rows: PgRow[]
   command?: string | null
+  rowCount?: number | null
 }
 
 /** Connection settings worth copying to a connection of our own: where and who, not the app's timeouts or pool sizes. */
@@ -98,7 +99,8 @@ export function nodePgDriver(target: { client: NodePgPoolLike | NodePgClientLike
         return q
       }
       const query = ((text: string, params?: readonly unknown[]) => raw(text, params).then(rowsOf)) as PgQuery
-      const tx: PgTx = { query, driver: session }
+      const run = (text: string) => raw(text).then((r) => Number((r as Result).rowCount ?? 0))
+      const tx: PgTx = { query, run, driver: session }
       const s: PgSession = {
         ...tx,
         async transaction(work) {

@@ -7,6 +7,9 @@ const on = (q: PGliteQueryable): PgQuery =>
   ((text: string, params?: readonly unknown[]) =>
     params?.length ? q.query(text, [...params]).then((r) => r.rows) : q.exec(text).then((r) => r[r.length - 1]?.rows ?? [])) as PgQuery
 
+/** PGlite gives the number of rows a statement changed as `affectedRows`. */
+const run = (q: PGliteQueryable) => (text: string) => q.query(text).then((r) => Number(r.affectedRows ?? 0))
+
 let savepoints = 0
 async function savepoint<T>(tx: PGliteQueryable, work: () => Promise<T>): Promise<T> {
   const name = `boot_migrate_nested_${++savepoints}`
@@ -40,8 +43,9 @@ export function pgliteDriver(db: PGliteLike): PgDriver {
       await db.waitReady
       const s: PgSession = {
         query,
+        run: run(db),
         driver: db,
-        transaction: <T>(work: (tx: PgTx) => Promise<T>) => db.transaction((tx) => work({ query: on(tx), driver: tx })),
+        transaction: <T>(work: (tx: PgTx) => Promise<T>) => db.transaction((tx) => work({ query: on(tx), run: run(tx), driver: tx })),
         // No socket: a closed instance shows up as the "PGlite is closed" error of the next statement.
         onClose: () => () => undefined,
         cancel: () => undefined,

@@ -137,13 +137,17 @@ export function postgresJsSession(p: Pool, ownsPool: boolean): PgSession {
     }) as PgQuery
   // A transaction's sql has savepoint(): postgres.js fails the whole transaction on any error sent through it, even a
   // caught one, so a statement that may fail alone (a run through a transaction pooler) goes in one of these.
+  /** postgres.js gives the number of rows a statement changed as the result's `count`. */
+  const count = (on: AnySql) => (text: string) => Promise.resolve(send(on)(text)).then((r) => Number((r as { count?: unknown }).count ?? 0))
   const txOf = (tx: AnySql): PgTx => ({
     query: send(tx),
+    run: count(tx),
     driver: tx,
     savepoint: <T>(work: (inner: PgTx) => Promise<T>) => (tx as unknown as { savepoint(fn: (s: AnySql) => Promise<T>): Promise<T> }).savepoint((s) => work(txOf(s))),
   })
   return {
     query: send(sql),
+    run: count(sql),
     driver: sql,
     transaction: <T>(work: (tx: PgTx) => Promise<T>) => sql.begin((tx) => work(txOf(tx as unknown as AnySql))) as Promise<T>,
     onClose: p.onClose,

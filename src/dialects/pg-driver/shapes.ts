@@ -26,6 +26,7 @@ export interface NodePgPoolLike {
 
 export interface PGliteResults {
   rows: Array<Record<string, unknown>>
+  affectedRows?: number
 }
 
 /** What runs statements on PGlite: the instance, or the object its `transaction()` hands out. */
