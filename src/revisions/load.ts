@@ -285,6 +285,7 @@ function fromInput(input: RevisionInput, source: string, syntax: SqlSyntax): Rev
     transaction,
     up: step(input.up),
     down: input.down === undefined ? null : step(input.down),
+    ...(input.phase === 'contract' || input.phase === 'expand' ? { phase: input.phase } : {}),
   }
 }
 

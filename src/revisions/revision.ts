@@ -35,6 +35,8 @@ export interface Revision {
   origin?: Origin
   /** Logged (info) once when the revision is read: how it was read differently from the file as written. */
   notice?: string
+  /** `'contract'`: removes what older code still uses (see RevisionInput.phase). */
+  phase?: 'expand' | 'contract'
 }
 
 /** The down script kept in the history, so a revision can be reverted by code that no longer ships it. */
