@@ -21,6 +21,8 @@ export const OPTIONS = {
   resume: { type: 'boolean' },
   'round-trip': { type: 'boolean' },
   'exit-code': { type: 'boolean' },
+  'warn-only': { type: 'boolean' },
+  'server-version': { type: 'string' },
   js: { type: 'boolean' },
   dialect: { type: 'string' },
   out: { type: 'string' },

@@ -43,7 +43,7 @@ export function lintRevisions(revisions: Revision[], version: number, parser: Pg
         const [kind, n] = kindOf(stmt)
         for (const rule of RULES)
           for (const { table, ...hit } of rule(kind, n, s))
-            if (!ignored.has(hit.rule) && !ignored.has('all')) findings.push({ ...where, ...hit, why: WHY[hit.rule] }), table && dropped.set(findings[findings.length - 1]!, table)
+            if (!ignored.has(hit.rule) && !ignored.has('all')) findings.push({ ...where, rule: hit.rule, message: hit.message, why: WHY[hit.rule], fix: hit.fix }), table && dropped.set(findings[findings.length - 1]!, table)
         track(kind, n, s, st.line)
       }
     }

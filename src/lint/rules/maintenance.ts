@@ -1,9 +1,10 @@
 import { kindOf, tableKey } from '../ast.js'
+import { isNew } from '../model.js'
 import type { Node } from '../parser.js'
 import { qt, type Rule } from './types.js'
 
 /** VACUUM FULL and CLUSTER rewrite the table under an ACCESS EXCLUSIVE lock: reads wait too, for the whole copy. */
-export const rewriteCommands: Rule = (kind, n) => {
+export const rewriteCommands: Rule = (kind, n, s) => {
   if (kind === 'VacuumStmt' && n.is_vacuumcmd && ((n.options as Node[] | undefined) ?? []).some((o) => kindOf(o)[1].defname === 'full')) {
     const rels = ((n.rels as Node[] | undefined) ?? []).map((r) => qt(tableKey(kindOf(r)[1].relation as Node)))
     return [
@@ -14,7 +15,8 @@ export const rewriteCommands: Rule = (kind, n) => {
       },
     ]
   }
-  if (kind === 'ClusterStmt')
+  // A table this revision created holds nothing yet to copy.
+  if (kind === 'ClusterStmt' && !(n.relation && isNew(s, n.relation)))
     return [
       {
         rule: 'cluster',
