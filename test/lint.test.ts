@@ -133,6 +133,11 @@ describe('lint: server versions', () => {
   it('refuses a serverVersion that is not a version, with INVALID_OPTIONS', async () => {
     await expect(lint({ migrations: [], serverVersion: 'latest' })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
   })
+
+  it('refuses options without revisions, and a database that is not PostgreSQL, with INVALID_OPTIONS', async () => {
+    await expect(lint({})).rejects.toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringContaining('"dir" or "migrations"') })
+    await expect(lint({ migrations: [], url: 'sqlite::memory:' })).rejects.toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringContaining('for PostgreSQL') })
+  })
 })
 
 describe('lint: suppression and files', () => {
