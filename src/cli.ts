@@ -4,6 +4,7 @@ import { init, newRevision } from './cli-files.js'
 import { sqliteFile } from './dialects/sqlite-url.js'
 import { needUrl, number, options, parse, Usage, type Parsed } from './cli/args.js'
 import { help, version } from './cli/help.js'
+import { folderDialect } from './cli/folder-dialect.js'
 import { offlineRevisions } from './cli/offline.js'
 import { clearLive, cliLogger, red, redErr, statusText, table, yellow } from './cli/output.js'
 import { progress } from './cli/progress.js'
@@ -197,12 +198,14 @@ async function check(o: MigrateOptions, values: Parsed['values'], json: boolean)
 }
 
 /**
- * The unsafe-DDL lint of a PostgreSQL folder (the dialect from --dialect, else --url's, else PostgreSQL's). Without the
- * optional libpg-query package it is skipped with a line saying so, not failed: `check` ran before the linter existed,
- * and a CI without the package keeps passing.
+ * The unsafe-DDL lint of a PostgreSQL folder (the dialect from --dialect, else --url's, else what the folder says:
+ * drizzle-kit's journal, Prisma's lock file; else PostgreSQL's). Without the optional libpg-query package it is
+ * skipped with a line saying so, not failed: `check` ran before the linter existed, and a CI without it keeps passing.
  */
 async function lintFor(o: MigrateOptions, values: Parsed['values']): Promise<LintReport | { skipped: string } | undefined> {
-  const dialect = (values.dialect as string | undefined) ?? (o.url && sqliteFile(o.url) ? 'sqlite' : o.url && /^(mysql|mariadb):\/\//i.test(o.url) ? 'mysql' : 'postgres')
+  const dialect =
+    (values.dialect as string | undefined) ??
+    (o.url && sqliteFile(o.url) ? 'sqlite' : o.url && /^(mysql|mariadb):\/\//i.test(o.url) ? 'mysql' : o.url ? 'postgres' : (!o.migrations && folderDialect(o.dir ?? './migrations')) || 'postgres')
   if (dialect !== 'postgres') return undefined
   const version = values['server-version'] as string | undefined
   try {

@@ -50,6 +50,17 @@ describe('boot-migrate check: the unsafe-DDL lint', () => {
     expect(r.json().lint).toBeUndefined()
   })
 
+  it("does not lint a folder that says it is SQLite's (drizzle-kit's journal)", async () => {
+    const dir = await revisions({ '0000_init.sql': 'CREATE TABLE `users` (`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL);\n' })
+    await mkdir(join(dir, 'meta'))
+    const journal = { version: '7', dialect: 'sqlite', entries: [{ idx: 0, version: '6', when: 1700000000000, tag: '0000_init', breakpoints: true }] }
+    await writeFile(join(dir, 'meta/_journal.json'), JSON.stringify(journal))
+    const r = cli(['check', '--json', '--dir', dir])
+    expect(r.code, r.err).toBe(0)
+    expect(r.json()).toMatchObject({ revisions: 1 })
+    expect(r.json().lint).toBeUndefined()
+  })
+
   it('without the libpg-query package: check says the lint was skipped and exits 0; lint() fails with DRIVER_MISSING', async () => {
     // An install of boot-migrate with every package but libpg-query.
     const app = await mkdtemp(join(tmpdir(), 'bm-nolint-'))
