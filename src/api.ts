@@ -29,3 +29,5 @@ export type {
   BatchResult,
   BatchProgress,
 } from './types.js'
+export type { LintFinding, LintOptions, LintReport, LintRule } from './types.js'
+

@@ -4,14 +4,16 @@ import { init, newRevision } from './cli-files.js'
 import { sqliteFile } from './dialects/sqlite-url.js'
 import { needUrl, number, options, parse, Usage, type Parsed } from './cli/args.js'
 import { help, version } from './cli/help.js'
+import { folderDialect } from './cli/folder-dialect.js'
 import { offlineRevisions } from './cli/offline.js'
-import { clearLive, cliLogger, red, redErr, statusText, table } from './cli/output.js'
+import { clearLive, cliLogger, red, redErr, statusText, table, yellow } from './cli/output.js'
 import { progress } from './cli/progress.js'
 import { isMigrationError, messageOf } from './errors.js'
-import { createMigrator, type Migrator } from './index.js'
+import { createMigrator, lint, type Migrator } from './index.js'
+import { findingText } from './lint/format.js'
 import { withScratchDatabase } from './scratch.js'
 import { roundTrip } from './testing.js'
-import type { MigrateOptions } from './types.js'
+import type { LintReport, MigrateOptions } from './types.js'
 
 /** Exit codes: documented in --help and the README. */
 const OK = 0
@@ -162,7 +164,7 @@ function phaseOf(values: Parsed['values']): Partial<MigrateOptions> {
 
 /** `check`: everything that can be known without changing the database the caller points at. */
 async function check(o: MigrateOptions, values: Parsed['values'], json: boolean): Promise<number> {
-  const report: { revisions?: number; pending?: string[]; problems: string[]; roundTrip?: string[] } = { problems: [] }
+  const report: { revisions?: number; pending?: string[]; problems: string[]; roundTrip?: string[]; lint?: LintReport | { skipped: string } } = { problems: [] }
   if (values['round-trip'] && !o.url) throw new Usage('check --round-trip needs --url: a scratch database is created next to it and dropped afterwards.', 'check')
   if (o.url) {
     const s = await createMigrator(o).status()
@@ -177,6 +179,15 @@ async function check(o: MigrateOptions, values: Parsed['values'], json: boolean)
     report.revisions = (await offlineRevisions(o, values.dialect as string | undefined)).length
   }
   if (values['round-trip']) report.roundTrip = (await withScratchDatabase(o.url!, (url) => roundTrip({ ...o, url }))).checked
+  report.lint = await lintFor(o, values)
+  const lintLines = !report.lint
+    ? []
+    : 'skipped' in report.lint
+      ? [yellow(`unsafe-DDL lint skipped: ${report.lint.skipped}`)]
+      : [
+          ...report.lint.findings.map((f) => findingText(f, values['warn-only'] ? yellow : red)),
+          `unsafe-DDL lint (PostgreSQL ${report.lint.serverVersion}): ${report.lint.statements} statement(s), ${report.lint.findings.length} finding(s)${report.lint.findings.length && values['warn-only'] ? ' (--warn-only)' : ''}`,
+        ]
   console.log(
     json
       ? JSON.stringify(report, null, 2)
@@ -184,11 +195,36 @@ async function check(o: MigrateOptions, values: Parsed['values'], json: boolean)
           `${report.revisions ?? 0} revision(s) parsed`,
           ...(report.pending ? [`${report.pending.length} pending${report.pending.length ? `: ${report.pending.join(', ')}` : ''}`] : []),
           ...(report.roundTrip ? [`round trip (up, down, up) passed for ${report.roundTrip.length} revision(s)`] : []),
+          ...lintLines,
           ...report.problems.map(red),
         ].join('\n'),
   )
   if (report.problems.length) return FAILED
+  if (report.lint && 'findings' in report.lint && report.lint.findings.length && !values['warn-only']) return FAILED
   return values['exit-code'] && report.pending?.length ? BEHIND : OK
+}
+
+/**
+ * The unsafe-DDL lint of a PostgreSQL folder (the dialect from --dialect, else --url's, else what the folder says:
+ * drizzle-kit's journal, Prisma's lock file; else PostgreSQL's). Without the optional libpg-query package it is
+ * skipped with a line saying so, not failed: `check` ran before the linter existed, and a CI without it keeps passing.
+ */
+async function lintFor(o: MigrateOptions, values: Parsed['values']): Promise<LintReport | { skipped: string } | undefined> {
+  const dialect =
+    (values.dialect as string | undefined) ??
+    (o.url && sqliteFile(o.url) ? 'sqlite' : o.url && /^(mysql|mariadb):\/\//i.test(o.url) ? 'mysql' : o.url ? 'postgres' : (!o.migrations && folderDialect(o.dir ?? './migrations')) || 'postgres')
+  if (dialect !== 'postgres') return undefined
+  const version = values['server-version'] as string | undefined
+  try {
+    return await lint({
+      ...(o.migrations ? { migrations: o.migrations } : { dir: o.dir ?? './migrations' }),
+      ...(o.format ? { format: o.format } : {}),
+      ...(version !== undefined ? { serverVersion: version } : o.url ? { url: o.url } : {}),
+    })
+  } catch (e) {
+    if (isMigrationError(e, 'DRIVER_MISSING')) return { skipped: 'the libpg-query package is not installed (npm install --save-dev libpg-query)' }
+    throw e
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -1,7 +1,7 @@
 import { ALL_DIALECTS } from './dialects/all.js'
 import { migrateWith } from './memo.js'
 import { createMigratorWith, type Migrator } from './migrator.js'
-import type { MigrateOptions, MigrateResult } from './types.js'
+import type { LintOptions, LintReport, MigrateOptions, MigrateResult } from './types.js'
 
 export * from './api.js'
 
@@ -23,4 +23,13 @@ export function migrate(options: MigrateOptions): Promise<MigrateResult> {
 /** A migrator for these options: `run()`, `start()` in the background with `health()`/`readiness()`, `down()`, `status()` … */
 export function createMigrator(options: MigrateOptions): Migrator {
   return createMigratorWith(ALL_DIALECTS, options)
+}
+
+/**
+ * Lints the PostgreSQL SQL revisions for statements that lock or break a live database (README "Unsafe-DDL lint").
+ * Needs the optional `libpg-query` package (DRIVER_MISSING without it). Imported on call: the boot path (migrate)
+ * never loads the linter or the parser.
+ */
+export function lint(options: LintOptions): Promise<LintReport> {
+  return import('./lint/index.js').then((m) => m.lintWith(ALL_DIALECTS, options))
 }

@@ -368,3 +368,60 @@ export type MigrationFormat = 'boot-migrate' | 'drizzle' | 'prisma' | 'supabase'
  * checking the recorded ones are unchanged in the file); `applied` / `rolled-back` record what a human fixed by hand.
  */
 export type Resolution = 'applied' | 'rolled-back' | 'resume'
+
+/** Options of `lint()`: where the revisions are, and which PostgreSQL they will run on. */
+export interface LintOptions {
+  /** Folder of revisions (any layout migrate() reads). */
+  dir?: string
+  /** Revisions given in code. */
+  migrations?: RevisionInput[]
+  format?: MigrationFormat
+  /**
+   * The PostgreSQL version the revisions will run on (`15`, `'15.4'`): some rules depend on it. Default: the server's
+   * `server_version_num` when `url` or `client` is given, else 17.
+   */
+  serverVersion?: number | string
+  /** Only read for the server's version. */
+  url?: string
+  client?: unknown
+}
+
+/** The linter's rules (README "Unsafe-DDL lint"); `syntax-error` is a statement PostgreSQL's parser cannot read. */
+export type LintRule =
+  | 'require-concurrent-index'
+  | 'not-null-column-without-default'
+  | 'column-default-rewrite'
+  | 'column-type-rewrite'
+  | 'require-not-valid'
+  | 'unique-constraint-without-index'
+  | 'set-not-null'
+  | 'drop-column'
+  | 'drop-table'
+  | 'rename-table'
+  | 'rename-column'
+  | 'vacuum-full'
+  | 'cluster'
+  | 'enum-value-same-transaction'
+  | 'syntax-error'
+
+/** One unsafe statement: where it is, which rule, what it does, why that hurts, and the safe rewrite. */
+export interface LintFinding {
+  revision: string
+  /** The revision's file, or `migrations[i]`. */
+  file: string
+  /** 1-based line of the statement in `file`. */
+  line: number
+  rule: LintRule
+  message: string
+  why: string
+  fix: string
+}
+
+export interface LintReport {
+  findings: LintFinding[]
+  /** The PostgreSQL major version the rules assumed. */
+  serverVersion: number
+  /** SQL revisions read (function revisions are skipped: their SQL is not known before they run). */
+  revisions: number
+  statements: number
+}

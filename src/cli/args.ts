@@ -23,6 +23,8 @@ export const OPTIONS = {
   'exit-code': { type: 'boolean' },
   contract: { type: 'boolean' },
   'contract-blocks': { type: 'boolean' },
+  'warn-only': { type: 'boolean' },
+  'server-version': { type: 'string' },
   js: { type: 'boolean' },
   dialect: { type: 'string' },
   out: { type: 'string' },

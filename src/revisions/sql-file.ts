@@ -53,6 +53,8 @@ function plainParse(text: string, syntax: SqlSyntax, lineShift: number): ParsedS
     const end = nl === -1 ? t.length : nl
     const d = directive.exec(t.slice(start, end))
     if (!d) return undefined
+    // The linter's comment (src/lint/suppress.ts): a plain comment to the migrator, kept in the text.
+    if (d[1]!.toLowerCase() === 'lint-ignore') continue
     // The lines between the previous directive line and this one.
     if (start > after) {
       const chunk = t.slice(after, start - 1)
@@ -105,7 +107,7 @@ export function lineByLine(text: string, source: string, syntax: SqlSyntax, line
   lines.forEach((raw, index) => {
     const lineNo = index + 1 + lineShift
     const m = directive.exec(raw)
-    if (m) {
+    if (m && m[1]!.toLowerCase() !== 'lint-ignore') {
       const word = m[1]!.toLowerCase()
       const rest = m[2]!.trim()
       if (word === 'up' || word === 'down') {
@@ -133,7 +135,7 @@ export function lineByLine(text: string, source: string, syntax: SqlSyntax, line
         if (current) sections[current]!.lines.push('')
         return
       }
-      fail(lineNo, `unknown directive "-- migrate:${m[1]}" (known: up, down, no-transaction, phase)`)
+      fail(lineNo, `unknown directive "-- migrate:${m[1]}" (known: up, down, no-transaction, phase, lint-ignore)`)
     }
     // goose folders are read by src/tools/goose.ts; a goose annotation here is in a file that mixes both formats
     // (or in a folder whose format was set to boot-migrate's).
