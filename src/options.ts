@@ -20,6 +20,8 @@ export interface Settings {
   ddlLockTimeout: number
   lockStale: number
   ddlRetries: number
+  /** undefined: statements run as long as the database lets them. */
+  statementTimeout: number | undefined
   connectTimeout: number
   instanceId: string
   mode: 'migrate' | 'wait'
@@ -115,6 +117,7 @@ const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
   lockStale: ms(2_000, ': a lock file is refreshed every lockStale/2, at most once a second'),
   ddlLockTimeout: ms(),
   ddlRetries: (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? undefined : 'a whole number >= 0'),
+  statementTimeout: ms(1),
   mode: oneOf('migrate', 'wait'),
   waitTimeout: ms(),
   shutdownTimeout: ms(),
@@ -221,6 +224,7 @@ export function settingsOf(options: MigrateOptions): Settings {
     ddlLockTimeout: options.ddlLockTimeout ?? 3_000,
     lockStale: options.lockStale ?? 10_000,
     ddlRetries: options.ddlRetries ?? 10,
+    statementTimeout: options.statementTimeout,
     connectTimeout: options.connectTimeout ?? 30_000,
     instanceId: options.instanceId ?? defaultInstance(),
     mode: options.mode ?? 'migrate',

@@ -42,6 +42,11 @@ export interface RevisionInput {
    */
   checksum?: string
   /**
+   * How long each of its statements may run: ms, or a duration such as `'30s'`, `'5min'`, `'2h'`. Overrides the
+   * `statementTimeout` option for this revision (`export const statementTimeout = '5min'` in a module).
+   */
+  statementTimeout?: number | string
+  /**
    * Written by `boot-migrate bundle`, never by hand: what reading the folder produced (statements as split, the
    * file it came from, who it is to another tool), so that a bundled revision is the folder's to the byte.
    */
@@ -63,6 +68,8 @@ export interface BundledRevision {
   /** For another tool's folder: who the revision is to that tool (its history's key, hash and row). */
   origin?: { tool: string; key: string; hash?: string; extra?: Record<string, string | number | null> }
   notice?: string
+  /** The file's `-- migrate:statement-timeout`: ms and its line. */
+  statementTimeout?: { ms: number; line?: number }
 }
 
 export type DialectName = 'postgres' | 'sqlite' | 'mysql'
@@ -141,6 +148,13 @@ export interface MigrateOptions {
   ddlLockTimeout?: number
   /** Retries of a revision that hit `ddlLockTimeout`. Default 10. */
   ddlRetries?: number
+  /**
+   * How long each statement of a revision may run (ms) before the database cancels it and the revision fails with
+   * STATEMENT_TIMEOUT (never retried). A revision's `-- migrate:statement-timeout` (or `statementTimeout`) overrides it.
+   * PostgreSQL `statement_timeout`, MariaDB `max_statement_time`, MySQL `max_execution_time` (SELECT only). Not on
+   * SQLite or PGlite. Default: none.
+   */
+  statementTimeout?: number
   /**
    * `migrate` (default) applies pending revisions. `wait` never takes the lock or runs DDL: it polls the
    * history until another process has brought the database to the target (replicas with a least-privilege role).

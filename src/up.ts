@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { historyUnderLock } from './core/create.js'
 import { readRows } from './core/history.js'
-import { refuseOutside } from './core/apply.js'
+import { refuseOutside, refuseTimeouts } from './core/apply.js'
 import type { Dialect } from './dialects/dialect.js'
 import { MigrationError } from './errors.js'
 import type { Settings } from './options.js'
@@ -33,6 +33,8 @@ export function up(r: Runner): Promise<MigrateResult> {
       return { applied, current, target: p.target, unknown: p.unknown, upToDate, warnings, durationMs: Math.round(performance.now() - started) }
     }
 
+    // An option the database cannot keep fails every boot, not only the ones with work to do.
+    if (settings.statementTimeout !== undefined) refuseTimeouts(dialect, settings, [])
     let p = track(plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), settings))
     // Booting "up to date" at an empty history from an empty folder is almost always a wrong path or a mount
     // that hides the files; it stays a boot (a new project starts so), but never a silent one.
@@ -60,6 +62,7 @@ export function up(r: Runner): Promise<MigrateResult> {
     if (settings.mode === 'wait') return finish(await waitForTarget(r, dialect, revisions, settings, track, p), [], true)
     r.aborted('before migrating')
     refuseOutside(dialect, p.pending, 'up', 'Nothing was applied.')
+    refuseTimeouts(dialect, settings, p.pending)
 
     return r.withLock(dialect, settings, async (conn, apply) => {
       const taken = await historyUnderLock(conn, dialect, settings, revisions, r.log)

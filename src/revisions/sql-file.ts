@@ -1,6 +1,7 @@
 import { MigrationError } from '../errors.js'
 import type { SqlSyntax } from './split.js'
 import { sqlStep, type Step } from './revision.js'
+import { DURATION_FORMS, parseDuration } from './duration.js'
 
 const directive = /^\s*--\s*migrate:([\w-]+)(.*)$/i
 /** goose's annotations: `-- +goose Up`, `-- +goose Down`, `-- +goose StatementBegin`, `-- +goose NO TRANSACTION` … */
@@ -10,6 +11,8 @@ export interface ParsedSql {
   up: Step & { kind: 'sql' }
   down: (Step & { kind: 'sql' }) | null
   transaction: boolean
+  /** `-- migrate:statement-timeout <duration>`: ms, and the directive's line. */
+  statementTimeout?: { ms: number; line: number }
 }
 
 /**
@@ -35,6 +38,7 @@ function plainParse(text: string, syntax: SqlSyntax, lineShift: number): ParsedS
   const sections: Record<'up' | 'down', { start: number; pieces: string[] } | null> = { up: null, down: null }
   let current: { start: number; pieces: string[] } | null = null
   let transaction = true
+  let timeout: { ms: number; line: number } | undefined
   let line = 1
   let counted = 0
   /** Where the text after the last directive line starts; -1 when that line was the last, with no newline. */
@@ -64,6 +68,11 @@ function plainParse(text: string, syntax: SqlSyntax, lineShift: number): ParsedS
     } else if (word === 'no-transaction') {
       transaction = false
       current?.pieces.push('')
+    } else if (word === 'statement-timeout') {
+      const ms = parseDuration(rest)
+      if (ms === undefined || timeout) return undefined
+      timeout = { ms, line: lineNo }
+      current?.pieces.push('')
     } else return undefined
     after = nl === -1 ? -1 : nl + 1
     if (after === -1) break
@@ -79,7 +88,7 @@ function plainParse(text: string, syntax: SqlSyntax, lineShift: number): ParsedS
     const body = s.pieces.join('\n')
     return sqlStep(body.trim(), body, syntax, s.start)
   }
-  return { up: step(sections.up), down: sections.down ? step(sections.down) : null, transaction }
+  return { up: step(sections.up), down: sections.down ? step(sections.down) : null, transaction, ...(timeout ? { statementTimeout: timeout } : {}) }
 }
 
 export function lineByLine(text: string, source: string, syntax: SqlSyntax, lineShift: number): ParsedSql {
@@ -87,6 +96,7 @@ export function lineByLine(text: string, source: string, syntax: SqlSyntax, line
   const sections: Record<'up' | 'down', { start: number; lines: string[] } | null> = { up: null, down: null }
   let current: 'up' | 'down' | null = null
   let transaction = true
+  let timeout: { ms: number; line: number } | undefined
   const fail = (line: number, why: string) => {
     throw new MigrationError('INVALID_REVISION', `${source}:${line}: ${why}`, { file: source, line })
   }
@@ -112,7 +122,17 @@ export function lineByLine(text: string, source: string, syntax: SqlSyntax, line
         if (current) sections[current]!.lines.push('')
         return
       }
-      fail(lineNo, `unknown directive "-- migrate:${m[1]}" (known: up, down, no-transaction)`)
+      if (word === 'statement-timeout') {
+        // A blank line in its place, as for no-transaction: statement lines stay the file's, and the checksum does not
+        // change with the timeout (how long a statement may run is the deploy's business, not the schema's).
+        const ms = parseDuration(rest)
+        if (ms === undefined) fail(lineNo, `"-- migrate:statement-timeout ${rest}": the timeout must be ${DURATION_FORMS}`)
+        if (timeout) fail(lineNo, `a second "-- migrate:statement-timeout" (the first is at line ${timeout.line})`)
+        timeout = { ms: ms!, line: lineNo }
+        if (current) sections[current]!.lines.push('')
+        return
+      }
+      fail(lineNo, `unknown directive "-- migrate:${m[1]}" (known: up, down, no-transaction, statement-timeout)`)
     }
     // goose folders are read by src/tools/goose.ts; a goose annotation here is in a file that mixes both formats
     // (or in a folder whose format was set to boot-migrate's).
@@ -138,5 +158,5 @@ export function lineByLine(text: string, source: string, syntax: SqlSyntax, line
     const body = s.lines.join('\n')
     return sqlStep(body.trim(), body, syntax, s.start)
   }
-  return { up: step(sections.up!), down: sections.down ? step(sections.down) : null, transaction }
+  return { up: step(sections.up!), down: sections.down ? step(sections.down) : null, transaction, ...(timeout ? { statementTimeout: timeout } : {}) }
 }
