@@ -128,6 +128,14 @@ const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
       ? undefined
       : 'console, a pino-style logger (an object with info, warn and error functions) or false',
   signal: (v) => (v instanceof AbortSignal ? undefined : 'an AbortSignal'),
+  telemetry: (v) =>
+    v === false ||
+    (isObject(v) &&
+      Object.keys(v).every((k) => k === 'tracerProvider' || k === 'meterProvider') &&
+      (v.tracerProvider === undefined || typeof (v.tracerProvider as { getTracer?: unknown })?.getTracer === 'function') &&
+      (v.meterProvider === undefined || typeof (v.meterProvider as { getMeter?: unknown })?.getMeter === 'function'))
+      ? undefined
+      : 'false or { tracerProvider?, meterProvider? } (an OpenTelemetry TracerProvider with getTracer, a MeterProvider with getMeter)',
 }
 const KNOWN = Object.keys(CHECKS)
 

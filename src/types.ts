@@ -174,8 +174,21 @@ export interface MigrateOptions {
   instanceId?: string
   /** `console` (default), a pino-style logger, or `false` for silence. */
   logger?: Logger | false
+  /**
+   * OpenTelemetry spans and metrics of each run (`@opentelemetry/api`, an optional peer: nothing when it is not
+   * installed). Default: the global providers, when an SDK registered them; `false`: none.
+   */
+  telemetry?: TelemetryOption
   signal?: AbortSignal
 }
+
+/** `false`, or the providers to use instead of the global ones (an SDK's TracerProvider and MeterProvider). */
+export type TelemetryOption =
+  | false
+  | {
+      tracerProvider?: { getTracer(name: string, version?: string): unknown }
+      meterProvider?: { getMeter(name: string, version?: string): unknown }
+    }
 
 export interface AppliedRevision {
   id: string
@@ -223,10 +236,15 @@ export interface HealthSnapshot {
 }
 
 export interface MigratorEvents {
+  /** `run()` began (not down, status …): what the run span and the run duration start from. */
+  'run:start': { at: number }
   'lock:wait': { holder: string | undefined; waitedMs: number }
   'lock:acquired': { waitedMs: number }
-  'migration:start': { id: string; name: string }
+  /** `transaction`: whether the revision runs inside a transaction (false: statement by statement, outside one). */
+  'migration:start': { id: string; name: string; direction?: 'up' | 'down'; transaction?: boolean }
   'migration:end': AppliedRevision
+  /** A revision failed (its error follows in `failed` for a run); `code` is the MigrationError's. */
+  'migration:failed': { id: string; name: string; direction: 'up' | 'down'; transaction: boolean; durationMs: number; code: MigrationErrorCode }
   ready: MigrateResult
   failed: MigrationError
 }
