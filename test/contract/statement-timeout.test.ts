@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createMigrator } from '../../src/index.js'
-import { revisions } from '../helpers.js'
+import { client, revisions } from '../helpers.js'
 import { eventually, failure, quiet } from './support.js'
 import { targets, type Target } from './targets.js'
 
@@ -91,6 +91,25 @@ describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => 
     })
     await createMigrator({ ...db.connection, dir, ...quiet }).run()
     expect(await db.query('select v from seen')).toEqual([{ v: String(own!.v) }])
+  })
+
+  it.skipIf(target.name !== 'postgres')('still reports a lock wait past ddlLockTimeout as DDL_LOCK_TIMEOUT when a statement timeout is set (55P03, not 57014)', async () => {
+    const db = await target.fresh()
+    const dir = await revisions({ '0001_t.sql': '-- migrate:up\ncreate table t (x int);\n' })
+    await createMigrator({ ...db.connection, dir, ...quiet }).run()
+    const sql = client(db.url)
+    const holder = await sql.reserve()
+    try {
+      await holder`begin`
+      await holder`lock table t in access exclusive mode`
+      const more = await revisions({ '0001_t.sql': '-- migrate:up\ncreate table t (x int);\n', '0002_alter.sql': '-- migrate:up\nalter table t add column y int;\n' })
+      const error = await failure(createMigrator({ ...db.connection, dir: more, statementTimeout: 600_000, ddlLockTimeout: 100, ddlRetries: 0, ...quiet }).run())
+      expect(error).toMatchObject({ code: 'DDL_LOCK_TIMEOUT', revision: '0002' })
+    } finally {
+      await holder`rollback`
+      holder.release()
+      await sql.end()
+    }
   })
 
   it.skipIf(!target.processes)('reports a stop() during a revision with a timeout as ABORTED, not STATEMENT_TIMEOUT', async () => {
