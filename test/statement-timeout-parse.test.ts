@@ -3,9 +3,11 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { createMigrator } from '../src/index.js'
 import { loadRevisions } from '../src/revisions/load.js'
 import { parseDuration } from '../src/revisions/duration.js'
 import { revisions } from './helpers.js'
+import { freshFile } from './sqlite-helpers.js'
 
 const pg = { dollarQuotes: true, brackets: false, nestedComments: true }
 const load = async (files: Record<string, string>) => loadRevisions({ dir: await revisions(files) }, pg)
@@ -69,4 +71,12 @@ describe('statementTimeout of modules and entries', () => {
       message: expect.stringContaining('"statementTimeout" must be a duration such as 500ms'),
     })
   })
+})
+
+
+describe('the statementTimeout option', () => {
+  it('is invalid at 0: a timeout is at least 1 ms', async () => {
+  const m = createMigrator({ url: `sqlite:${await freshFile()}`, migrations: [], statementTimeout: 0, logger: false })
+  await expect(m.run()).rejects.toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringContaining('"statementTimeout" must be a number of milliseconds from 1') })
+})
 })
