@@ -73,10 +73,9 @@ describe('statementTimeout of modules and entries', () => {
   })
 })
 
-
 describe('the statementTimeout option', () => {
   it('is invalid at 0: a timeout is at least 1 ms', async () => {
-  const m = createMigrator({ url: `sqlite:${await freshFile()}`, migrations: [], statementTimeout: 0, logger: false })
-  await expect(m.run()).rejects.toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringContaining('"statementTimeout" must be a number of milliseconds from 1') })
-})
+    const m = createMigrator({ url: `sqlite:${await freshFile()}`, migrations: [], statementTimeout: 0, logger: false })
+    await expect(m.run()).rejects.toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringContaining('"statementTimeout" must be a number of milliseconds from 1') })
+  })
 })
