@@ -72,8 +72,9 @@ export function timeoutOf(settings: Settings, rev: Revision): { ms: number; from
 
 /** Where the database cannot cancel a statement that runs too long, a timeout is refused rather than silently not kept. */
 export function refuseTimeouts(dialect: Dialect, settings: Settings, revisions: Revision[]): void {
-  if (dialect.capabilities.statementTimeout) return
-  const why = `${dialect.display} cannot cancel a statement that runs too long (${dialect.name === 'sqlite' ? 'SQLite has no server to do it, and better-sqlite3 runs each statement to its end' : 'its single backend has no timer that interrupts a statement'})`
+  const can = dialect.capabilities.statementTimeout
+  if (can === true) return
+  const why = `${dialect.display} cannot cancel a statement that runs too long${can ? ` (${can})` : ''}`
   if (settings.statementTimeout !== undefined)
     throw new MigrationError('INVALID_OPTIONS', `"statementTimeout" cannot be kept: ${why}. Remove the option for this database.`)
   const rev = revisions.find((x) => x.statementTimeout)

@@ -108,8 +108,11 @@ export interface Capabilities {
    * SQL revisions then share one transaction (src/up.ts, groups), each with its history row in it.
    */
   batchCommits?: boolean
-  /** The server can cancel a statement that runs too long (not SQLite, nor PGlite: nothing interrupts their statements). */
-  statementTimeout?: boolean
+  /**
+   * The server can cancel a statement that runs too long: `true`, or why not, for the refusal of a statement timeout
+   * (SQLite, PGlite: nothing interrupts their statements).
+   */
+  statementTimeout?: true | string
 }
 
 /** The migration connection closed: every later call on it rejects with this. */
