@@ -79,6 +79,7 @@ export function entryOf(r: Revision, dialect: DialectName): RevisionInput & { up
     ...(down ? { down: statementsOf(down) } : {}),
     ...(r.origin ? { origin: r.origin } : {}),
     ...(r.notice ? { notice: r.notice } : {}),
+    ...(r.statementTimeout ? { statementTimeout: r.statementTimeout } : {}),
   }
   return {
     id: r.id,

@@ -9,6 +9,7 @@ export type MigrationErrorCode =
   | 'LOCK_TIMEOUT'
   | 'WAIT_TIMEOUT'
   | 'DDL_LOCK_TIMEOUT'
+  | 'STATEMENT_TIMEOUT'
   | 'MIGRATION_FAILED'
   | 'DIRTY'
   | 'CONNECTION_LOST'

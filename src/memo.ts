@@ -25,7 +25,7 @@ const entries = new WeakMap<object, { fields: unknown[]; key: number }>()
 function entryKey(m: unknown): string {
   if (!m || typeof m !== 'object') return `v${String(m)}`
   const r = m as Record<string, unknown>
-  const fields = [r.id, r.name, r.up, r.down, r.transaction, r.checksum, r.phase]
+  const fields = [r.id, r.name, r.up, r.down, r.transaction, r.checksum, r.phase, r.statementTimeout]
   const hit = entries.get(m)
   if (hit && hit.fields.length === fields.length && hit.fields.every((f, i) => f === fields[i])) return `e${hit.key}`
   const key = ++next
@@ -37,11 +37,12 @@ function entryKey(m: unknown): string {
 const arrayKeys = new WeakMap<object, string>()
 
 /**
- * Everything that decides what a run does: every option but `logger` and `signal` (and the client, which
- * picks the map). Hashed, so the map holds no URL or password.
+ * Everything that decides what a run does: every option but `logger`, `signal` and `telemetry` (providers are
+ * objects that do not serialise, and where a run reports changes nothing it does) (and the client, which picks the
+ * map). Hashed, so the map holds no URL or password.
  */
 function keyOf(o: MigrateOptions): { key: string; revisions: string | undefined } {
-  const { logger: _logger, signal: _signal, client: _client, db, migrations, dir, drizzle, replicas, ...rest } = o
+  const { logger: _logger, signal: _signal, telemetry: _telemetry, client: _client, db, migrations, dir, drizzle, replicas, ...rest } = o
   const revisions = migrations ? `[${migrations.length}:${migrations.map(entryKey).join(',')}]` : undefined
   const plain = Object.keys(rest)
     .sort()

@@ -10,6 +10,9 @@ import { resolve, stamp } from './repair.js'
 import { createRunner, type Emit } from './runner.js'
 import type { DownOptions, DownResult, Resolution, HealthSnapshot, LocalRevision, MigrateOptions, MigrateResult, MigratorEvents, StatusReport } from './types.js'
 import { up } from './up.js'
+import { otelFor } from './telemetry/otel.js'
+import { metricsFetchHandler, metricsHandler, prometheusText } from './telemetry/prometheus.js'
+import { trackStats } from './telemetry/stats.js'
 
 export interface Migrator {
   /** Brings the database to the target. Calls while a run is in flight share it. */
@@ -25,6 +28,12 @@ export interface Migrator {
   readiness(options?: ReadinessOptions): (req: { method?: string }, res: ResponseLike) => void
   /** Fetch-style `(Request) => Response` readiness handler (Hono, Next.js route handlers, workers). */
   fetchHandler(options?: ReadinessOptions): (req?: Request) => Response
+  /** Node `(req, res)` handler answering Prometheus' text format (0.0.4): run outcome and duration, lock wait, revisions, replica lag. */
+  metrics(): (req: { method?: string }, res: ResponseLike) => void
+  /** The same metrics, fetch-style. */
+  metricsFetchHandler(): (req?: Request) => Response
+  /** The same metrics as text, for a /metrics route of your own. */
+  metricsText(): string
   /** Reverts the newest applied revisions (default one), newest first. */
   down(options?: DownOptions): Promise<DownResult>
   /** Every revision, applied or pending, with applied_at, duration and applied_by; unknown and dirty ones. */
@@ -67,6 +76,16 @@ export function createMigratorWith(dialects: Dialects, options: MigrateOptions):
       }
     }
   }
+  const on: Migrator['on'] = (event, listener) => {
+    const set = listeners.get(event) ?? new Set()
+    listeners.set(event, set)
+    set.add(listener as (p: never) => void)
+    return () => void set.delete(listener as (p: never) => void)
+  }
+  const otel = otelFor(invalid ? false : options.telemetry, state)
+  on('run:start', () => otel.starting())
+  const stats = trackStats(on, (record) => otel.ended(record))
+  const metricsText = () => prometheusText(stats, state)
   const runner = createRunner(invalid ? {} : options, log, state, emit, signal, dialects)
 
   /** Every error leaves as a MigrationError without secrets: in its message, stack, properties and cause chain. */
@@ -87,6 +106,7 @@ export function createMigratorWith(dialects: Dialects, options: MigrateOptions):
     if (inflight) return inflight
     Object.assign(state, initialHealth(), { status: 'starting' })
     delete state.replicas
+    emit('run:start', { at: Date.now() })
     const p = (invalid ? Promise.reject(invalid) : up(runner)).then(
       (result) => {
         state.status = 'ready'
@@ -131,11 +151,9 @@ export function createMigratorWith(dialects: Dialects, options: MigrateOptions):
     script: (o) => guarded(() => script(runner, o)),
     revisions: () => guarded(() => revisions(runner)),
     resolve: (id, outcome) => guarded(() => resolve(runner, id, outcome)),
-    on(event, listener) {
-      const set = listeners.get(event) ?? new Set()
-      listeners.set(event, set)
-      set.add(listener as (p: never) => void)
-      return () => void set.delete(listener as (p: never) => void)
-    },
+    metrics: () => metricsHandler(metricsText),
+    metricsFetchHandler: () => metricsFetchHandler(metricsText),
+    metricsText,
+    on,
   }
 }

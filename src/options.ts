@@ -23,6 +23,8 @@ export interface Settings {
   ddlLockTimeout: number
   lockStale: number
   ddlRetries: number
+  /** undefined: statements run as long as the database lets them. */
+  statementTimeout: number | undefined
   connectTimeout: number
   instanceId: string
   mode: 'migrate' | 'wait'
@@ -123,6 +125,7 @@ const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
   lockStale: ms(2_000, ': a lock file is refreshed every lockStale/2, at most once a second'),
   ddlLockTimeout: ms(),
   ddlRetries: (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? undefined : 'a whole number >= 0'),
+  statementTimeout: ms(1),
   mode: oneOf('migrate', 'wait'),
   waitTimeout: ms(),
   shutdownTimeout: ms(),
@@ -135,6 +138,14 @@ const CHECKS: { [K in keyof Required<MigrateOptions>]: Check } = {
       ? undefined
       : 'console, a pino-style logger (an object with info, warn and error functions) or false',
   signal: (v) => (v instanceof AbortSignal ? undefined : 'an AbortSignal'),
+  telemetry: (v) =>
+    v === false ||
+    (isObject(v) &&
+      Object.keys(v).every((k) => k === 'tracerProvider' || k === 'meterProvider') &&
+      (v.tracerProvider === undefined || typeof (v.tracerProvider as { getTracer?: unknown })?.getTracer === 'function') &&
+      (v.meterProvider === undefined || typeof (v.meterProvider as { getMeter?: unknown })?.getMeter === 'function'))
+      ? undefined
+      : 'false or { tracerProvider?, meterProvider? } (an OpenTelemetry TracerProvider with getTracer, a MeterProvider with getMeter)',
 }
 const KNOWN = Object.keys(CHECKS)
 
@@ -261,6 +272,7 @@ export function settingsOf(options: MigrateOptions): Settings {
     ddlLockTimeout: options.ddlLockTimeout ?? 3_000,
     lockStale: options.lockStale ?? 10_000,
     ddlRetries: options.ddlRetries ?? 10,
+    statementTimeout: options.statementTimeout,
     connectTimeout: options.connectTimeout ?? 30_000,
     instanceId: options.instanceId ?? defaultInstance(),
     mode: options.mode ?? 'migrate',

@@ -6,7 +6,7 @@ import type { Dialect } from './dialects/dialect.js'
 import { openDialect, type Dialects } from './dialects/open.js'
 import { MigrationError, messageOf } from './errors.js'
 import { dirtyAccount } from './failure.js'
-import { inTransactionWithRecord } from './core/apply.js'
+import { inTransactionWithRecord, runsOutside } from './core/apply.js'
 import { readProgress, settleStarted } from './core/history.js'
 import type { HealthState } from './health.js'
 import type { Log } from './log.js'
@@ -158,7 +158,7 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
           state.direction = direction
           state.applying = { id: rev.id, name: rev.name, since: Date.now(), batch: null }
           log.info(`${direction === 'down' ? 'reverting' : 'applying'} ${label(rev)}${rev.transaction ? '' : ' (outside a transaction)'}`, { revision: rev.id })
-          emit('migration:start', { id: rev.id, name: rev.name })
+          emit('migration:start', { id: rev.id, name: rev.name, direction, transaction: !runsOutside(dialect, rev, direction) })
         },
         batched(rev, progress) {
           if (state.applying?.id === rev.id) state.applying.batch = progress
@@ -171,6 +171,19 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
         validate(group, dialect)
         try {
           return await applyGroup(run, group, direction, resumeFrom)
+        } catch (e) {
+          const at = state.applying
+          const rev = at && group.find((x) => x.id === at.id)
+          if (at && rev)
+            emit('migration:failed', {
+              id: at.id,
+              name: at.name,
+              direction,
+              transaction: !runsOutside(dialect, rev, direction),
+              durationMs: Date.now() - at.since,
+              code: e instanceof MigrationError ? e.code : 'MIGRATION_FAILED',
+            })
+          throw e
         } finally {
           state.applying = null
         }

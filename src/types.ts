@@ -73,6 +73,11 @@ export interface RevisionInput {
    */
   checksum?: string
   /**
+   * How long each of its statements may run: ms, or a duration such as `'30s'`, `'5min'`, `'2h'`. Overrides the
+   * `statementTimeout` option for this revision (`export const statementTimeout = '5min'` in a module).
+   */
+  statementTimeout?: number | string
+  /**
    * Written by `boot-migrate bundle`, never by hand: what reading the folder produced (statements as split, the
    * file it came from, who it is to another tool), so that a bundled revision is the folder's to the byte.
    */
@@ -94,6 +99,8 @@ export interface BundledRevision {
   /** For another tool's folder: who the revision is to that tool (its history's key, hash and row). */
   origin?: { tool: string; key: string; hash?: string; extra?: Record<string, string | number | null> }
   notice?: string
+  /** The file's `-- migrate:statement-timeout`: ms and its line. */
+  statementTimeout?: { ms: number; line?: number }
 }
 
 export type DialectName = 'postgres' | 'sqlite' | 'mysql'
@@ -187,6 +194,13 @@ export interface MigrateOptions {
   /** Retries of a revision that hit `ddlLockTimeout`. Default 10. */
   ddlRetries?: number
   /**
+   * How long each statement of a revision may run (ms) before the database cancels it and the revision fails with
+   * STATEMENT_TIMEOUT (never retried). A revision's `-- migrate:statement-timeout` (or `statementTimeout`) overrides it.
+   * PostgreSQL `statement_timeout`, MariaDB `max_statement_time`, MySQL `max_execution_time` (SELECT only). Not on
+   * SQLite or PGlite. Default: none.
+   */
+  statementTimeout?: number
+  /**
    * `migrate` (default) applies pending revisions. `wait` never takes the lock or runs DDL: it polls the
    * history until another process has brought the database to the target (replicas with a least-privilege role).
    */
@@ -213,8 +227,21 @@ export interface MigrateOptions {
   instanceId?: string
   /** `console` (default), a pino-style logger, or `false` for silence. */
   logger?: Logger | false
+  /**
+   * OpenTelemetry spans and metrics of each run (`@opentelemetry/api`, an optional peer: nothing when it is not
+   * installed). Default: the global providers, when an SDK registered them; `false`: none.
+   */
+  telemetry?: TelemetryOption
   signal?: AbortSignal
 }
+
+/** `false`, or the providers to use instead of the global ones (an SDK's TracerProvider and MeterProvider). */
+export type TelemetryOption =
+  | false
+  | {
+      tracerProvider?: { getTracer(name: string, version?: string): unknown }
+      meterProvider?: { getMeter(name: string, version?: string): unknown }
+    }
 
 export interface AppliedRevision {
   id: string
@@ -291,12 +318,17 @@ export interface ReplicaHealth {
 }
 
 export interface MigratorEvents {
+  /** `run()` began (not down, status …): what the run span and the run duration start from. */
+  'run:start': { at: number }
   'lock:wait': { holder: string | undefined; waitedMs: number }
   'lock:acquired': { waitedMs: number }
-  'migration:start': { id: string; name: string }
+  /** `transaction`: whether the revision runs inside a transaction (false: statement by statement, outside one). */
+  'migration:start': { id: string; name: string; direction?: 'up' | 'down'; transaction?: boolean }
   'migration:end': AppliedRevision
   /** After each batch of ctx.batch that changed rows, committed. */
   'batch:progress': { id: string; name: string } & BatchProgress
+  /** A revision failed (its error follows in `failed` for a run); `code` is the MigrationError's. */
+  'migration:failed': { id: string; name: string; direction: 'up' | 'down'; transaction: boolean; durationMs: number; code: MigrationErrorCode }
   ready: MigrateResult
   failed: MigrationError
 }

@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { historyUnderLock } from './core/create.js'
 import { readRows } from './core/history.js'
-import { refuseOutside } from './core/apply.js'
+import { refuseOutside, refuseTimeouts } from './core/apply.js'
 import type { Dialect } from './dialects/dialect.js'
 import { MigrationError } from './errors.js'
 import type { Settings } from './options.js'
@@ -56,6 +56,8 @@ function reach(r: Runner, dialect: Dialect, revisions: Revision[], settings: Set
       return { result: { applied, current, target: p.target, unknown: p.unknown, upToDate, deferred, warnings, durationMs: Math.round(performance.now() - started) }, appliedIds }
     }
 
+    // An option the database cannot keep fails every boot, not only the ones with work to do.
+    if (settings.statementTimeout !== undefined) refuseTimeouts(dialect, settings, [])
     const rows = await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? [])
     let p = track(plan(revisions, rows, settings))
     // Booting "up to date" at an empty history from an empty folder is almost always a wrong path or a mount
@@ -87,6 +89,7 @@ function reach(r: Runner, dialect: Dialect, revisions: Revision[], settings: Set
     }
     r.aborted('before migrating')
     refuseOutside(dialect, p.pending, 'up', 'Nothing was applied.')
+    refuseTimeouts(dialect, settings, p.pending)
 
     return r.withLock(dialect, settings, async (conn, apply) => {
       const taken = await historyUnderLock(conn, dialect, settings, revisions, r.log)

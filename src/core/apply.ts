@@ -9,6 +9,7 @@ import type { Statement } from '../revisions/split.js'
 import type { BatchProgress, MigrationContext } from '../types.js'
 import { batcher, fromBatch } from './batch.js'
 import { jitter, sleep } from '../wait.js'
+import { showDuration } from '../revisions/duration.js'
 import { StatementFailure, type Connection, type Executor } from './connection.js'
 import { keepRecord } from './takeover.js'
 import { DOWN_MARK, readRows, rowValues, statementHash, writeClearing } from './history.js'
@@ -45,6 +46,7 @@ export async function applyGroup(run: ApplyRun, group: Revision[], direction: Di
   if (run.signal.aborted) throw stopped(group[0]!, direction, 'before it started; nothing of it is applied')
   try {
     refuseOutside(run.dialect, group, direction, 'It was not started.')
+    refuseTimeouts(run.dialect, run.settings, group)
     const alone = group.find((rev) => runsOutside(run.dialect, rev, direction))
     if (alone && group.length > 1)
       throw new MigrationError(
@@ -58,7 +60,44 @@ export async function applyGroup(run: ApplyRun, group: Revision[], direction: Di
     // A reset that fails must not hide why the revision failed; the next statement will say it.
     if (!run.conn.lost() && group.some((rev) => mayChangeSession(stepOf(rev, direction))))
       await run.conn.reset().catch((e) => run.log.warn(`resetting the session failed: ${messageOf(e)}`))
+    // A timeout set on the session (a no-transaction revision; MySQL, which has no SET LOCAL) is put back.
+    if (!run.conn.lost()) await run.conn.statementTimeout?.(undefined).catch((e) => run.log.warn(`putting back the statement timeout failed: ${messageOf(e)}`))
   }
+}
+
+/** A revision's statement timeout and where it was set: its own directive or export, else the option. */
+export function timeoutOf(settings: Settings, rev: Revision): { ms: number; from: string } | undefined {
+  const own = rev.statementTimeout
+  if (own)
+    return { ms: own.ms, from: own.line === undefined ? `the revision's statementTimeout` : `the -- migrate:statement-timeout directive at ${rev.source}:${own.line}` }
+  return settings.statementTimeout === undefined ? undefined : { ms: settings.statementTimeout, from: 'the statementTimeout option' }
+}
+
+/** Where the database cannot cancel a statement that runs too long, a timeout is refused rather than silently not kept. */
+export function refuseTimeouts(dialect: Dialect, settings: Settings, revisions: Revision[]): void {
+  const can = dialect.capabilities.statementTimeout
+  if (can === true) return
+  const why = `${dialect.display} cannot cancel a statement that runs too long${can ? ` (${can})` : ''}`
+  if (settings.statementTimeout !== undefined)
+    throw new MigrationError('INVALID_OPTIONS', `"statementTimeout" cannot be kept: ${why}. Remove the option for this database.`)
+  const rev = revisions.find((x) => x.statementTimeout)
+  if (rev) {
+    const line = rev.statementTimeout!.line
+    const where = line === undefined ? rev.source : `${rev.source}:${line}`
+    throw new MigrationError(
+      'INVALID_REVISION',
+      `${where}: revision ${label(rev)} sets a statement timeout, which cannot be kept: ${why}. Remove ${line === undefined ? 'its statementTimeout' : 'the -- migrate:statement-timeout line'}.`,
+      { revision: rev.id, file: rev.source, ...(line === undefined ? {} : { line }) },
+    )
+  }
+}
+
+/** A statement ran past its timeout: never retried (it would run as long again), reported with the timeout and its origin. */
+function timedOut(run: ApplyRun, rev: Revision, cause: unknown, outcome: Parameters<typeof revisionFailure>[2], statement?: Statement) {
+  const t = timeoutOf(run.settings, rev)
+  const why = new Error(`${messageOf(cause)}: it ran past the statement timeout of ${t ? `${showDuration(t.ms)} (${t.ms} ms, from ${t.from})` : 'the session'}`)
+  Object.assign(why, { position: (cause as { position?: unknown })?.position })
+  return revisionFailure(rev, why, outcome, statement, 'STATEMENT_TIMEOUT')
 }
 
 /**
@@ -148,6 +187,7 @@ async function inTransaction(run: ApplyRun, group: Revision[], direction: Direct
               }
               at = { rev }
               run.started(rev, direction)
+              await conn.statementTimeout?.(timeoutOf(settings, rev)?.ms, tx)
               const t0 = performance.now()
               const step = stepOf(rev, direction)
               // Alone in its transaction, a SQL revision's history row goes with its statements, timed by the database.
@@ -187,6 +227,7 @@ async function inTransaction(run: ApplyRun, group: Revision[], direction: Direct
       // Stopped before COMMIT was sent: cancelled, or abandoned and its connection closed. Either way the server rolled it back.
       if (run.signal.aborted) throw stopped(at.rev, direction, `(${messageOf(cause)}); it was rolled back: nothing of it changed`)
       if (kind === 'connection-lost') throw await lostInTransaction(run, at.rev, cause, direction, at.statement)
+      if (kind === 'statement-timeout') throw timedOut(run, at.rev, cause, { kind: 'rolled-back' }, at.statement)
       const lost = conn.lost()
       if (lost)
         throw new MigrationError(
@@ -287,12 +328,20 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
   const clean = () =>
     writeClearing(conn, dialect, direction === 'up' ? h.removeRunning : h.markApplied, [rev.id], 1, settings.ddlLockTimeout)
   const step = stepOf(rev, direction)
+  const timeout = timeoutOf(settings, rev)
+  // On the session, after the running row (which it must not bound); applyGroup puts it back.
+  if (timeout)
+    await conn.statementTimeout!(timeout.ms).catch(async (e: unknown) => {
+      await clean().catch(() => undefined)
+      throw revisionFailure(rev, e, { kind: 'nothing-applied' }, undefined, dialect.classify(e) === 'connection-lost' || conn.lost() ? 'CONNECTION_LOST' : 'MIGRATION_FAILED')
+    })
   if (step.kind === 'fn') {
     try {
       await Promise.race([step.fn(await contextOf(run, rev, undefined)), run.abandoned, conn.whenLost])
     } catch (e) {
       if ((e instanceof MigrationError && e.code === 'ABORTED') || fromBatch(e)) throw e
       const lost = dialect.classify(e) === 'connection-lost' || conn.lost()
+      if (!lost && !run.signal.aborted && dialect.classify(e) === 'statement-timeout') throw timedOut(run, rev, e, { kind: 'dirty' })
       throw revisionFailure(rev, e, { kind: 'dirty' }, undefined, lost ? 'CONNECTION_LOST' : run.signal.aborted ? 'ABORTED' : 'MIGRATION_FAILED')
     }
   } else {
@@ -374,12 +423,14 @@ async function outside(run: ApplyRun, rev: Revision, direction: Direction, from?
           // index build is the exception: it leaves an invalid index behind. When resuming, statements before
           // this one are applied (or, unrecorded, may be): the revision stays dirty with its progress.
           const code = run.signal.aborted ? 'ABORTED' : 'MIGRATION_FAILED'
+          const timeoutHit = !run.signal.aborted && kind === 'statement-timeout'
           // The server answered with an error: an atomic statement left nothing, so its record of starting goes.
           if (started) await conn.query(p.forget, [rev.id, k + 1]).catch(() => undefined)
           if (k === 0 && !waits && !resuming) {
             await clean()
-            throw revisionFailure(rev, e, { kind: 'nothing-applied' }, st, code)
+            throw timeoutHit ? timedOut(run, rev, e, { kind: 'nothing-applied' }, st) : revisionFailure(rev, e, { kind: 'nothing-applied' }, st, code)
           }
+          if (timeoutHit) throw timedOut(run, rev, e, { kind: 'dirty', done: k, total }, st)
           // Resuming, the first statement run again failed because its effect is there: it had completed unrecorded.
           if (resuming && k === from && !atomic && code === 'MIGRATION_FAILED' && dialect.effectPresent?.(e))
             throw revisionFailure(rev, e, { kind: 'dirty', done: k, total, alreadyThere: true }, st, code)

@@ -10,6 +10,8 @@ export type ErrorKind =
   | 'transient'
   /** The history table does not exist yet. */
   | 'missing-table'
+  /** A statement ran past the statement timeout we set (not a cancel by stop(), not a lock wait): never retried. */
+  | 'statement-timeout'
   /** A statement after a failed one in the same transaction: not the cause. */
   | 'aborted-transaction'
   /** A unique key was violated: for a history row, another process recorded the revision. */
@@ -63,6 +65,12 @@ export interface Connection extends Executor {
   whenLost: Promise<never>
   /** How long the next statements outside a transaction may wait for a table lock; 0 waits as long as it takes. */
   setLockTimeout(ms: number): Promise<void>
+  /**
+   * Bounds how long each following statement may run (ms): for the rest of `tx` when given, else on the session;
+   * `undefined` puts back the session's own value (a no-op when nothing was changed, so callers may always call it).
+   * Present where `capabilities.statementTimeout` is.
+   */
+  statementTimeout?(ms: number | undefined, tx?: Executor): Promise<void>
   /** One attempt at the migration lock; never blocks. */
   tryLock(): Promise<boolean>
   /** Who holds the lock, for logs and LOCK_TIMEOUT. */
@@ -105,6 +113,11 @@ export interface Capabilities {
    * SQL revisions then share one transaction (src/up.ts, groups), each with its history row in it.
    */
   batchCommits?: boolean
+  /**
+   * The server can cancel a statement that runs too long: `true`, or why not, for the refusal of a statement timeout
+   * (SQLite, PGlite: nothing interrupts their statements).
+   */
+  statementTimeout?: true | string
 }
 
 /** The migration connection closed: every later call on it rejects with this. */

@@ -117,6 +117,26 @@ export async function myConnection(conn: MyConn, c: MyConnectionConfig): Promise
     lockTimeout = ms
   }
 
+  /**
+   * MariaDB's max_statement_time (seconds, every statement) or MySQL's max_execution_time (ms, SELECT only: MySQL has
+   * nothing for DDL or writes), and the session's own value, read the first time a timeout is set. There is no
+   * SET LOCAL: inside a transaction it is set on the session too, and the caller puts it back after the revision.
+   */
+  let timeoutVar: { name: 'max_statement_time' | 'max_execution_time'; own: number } | undefined
+  let timeoutSet = false
+  const setStatementTimeout = async (ms: number | undefined) => {
+    if (ms === undefined && !timeoutSet) return
+    if (!timeoutVar) {
+      const [v] = (await run('select version() as v')) as Array<{ v: string }>
+      const name = /mariadb/i.test(String(v?.v)) ? 'max_statement_time' : 'max_execution_time'
+      const [own] = (await run(`select @@session.${name} as t`)) as Array<{ t: unknown }>
+      timeoutVar = { name, own: Number(own?.t ?? 0) }
+    }
+    const value = ms === undefined ? timeoutVar.own : timeoutVar.name === 'max_statement_time' ? ms / 1000 : Math.round(ms)
+    await run(`set session ${timeoutVar.name} = ${Number(value)}`)
+    timeoutSet = ms !== undefined
+  }
+
   const drizzleOf = async () => {
     const d = c.config.drizzleDb
     if (!d) return undefined
@@ -150,6 +170,7 @@ export async function myConnection(conn: MyConn, c: MyConnectionConfig): Promise
       } satisfies Partial<MigrationContext> & { sql: unknown }
     },
     setLockTimeout: setTimeouts,
+    statementTimeout: (ms) => setStatementTimeout(ms),
     async tryLock() {
       const [r] = await run('select get_lock(?, 0) as ok', [c.lockName])
       return Number((r as unknown as { ok: unknown } | undefined)?.ok) === 1
@@ -230,6 +251,8 @@ export function classifyMy(e: unknown): ErrorKind {
   const errno = Number((e as MyError)?.errno ?? 0)
   // Lock wait timeout (metadata or row lock), deadlock, a NOWAIT/SKIP LOCKED refusal.
   if (errno === 1205 || errno === 1213 || errno === 3572 || code === 'ER_LOCK_WAIT_TIMEOUT' || code === 'ER_LOCK_DEADLOCK') return 'lock-conflict'
+  // MariaDB's max_statement_time (1969), MySQL's max_execution_time (3024); stop()'s KILL QUERY is 1317, not these.
+  if (errno === 1969 || errno === 3024 || code === 'ER_STATEMENT_TIMEOUT' || code === 'ER_QUERY_TIMEOUT') return 'statement-timeout'
   if (errno === 1146 || code === 'ER_NO_SUCH_TABLE') return 'missing-table'
   if (errno === 1062 || code === 'ER_DUP_ENTRY') return 'duplicate'
   // The session was killed (1927 ER_CONNECTION_KILLED on MariaDB, 4031 on MySQL 8), the server went away or is shutting down.

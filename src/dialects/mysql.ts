@@ -123,7 +123,7 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
   return {
     name: 'mysql',
     syntax: MYSQL_SYNTAX,
-    capabilities: { transactionalDdl: false, cancel: true },
+    capabilities: { transactionalDdl: false, cancel: true, statementTimeout: true },
     display,
     history,
     sql: {

@@ -84,6 +84,11 @@ export async function pgConnection(s: PgSession, c: PgConnectionConfig): Promise
     ...(savepoint ? { nested: <T>(work: (tx: Executor) => Promise<T>) => guard(() => savepoint((inner) => work(executor(inner)))) } : {}),
   })
 
+  /** The session's own statement_timeout, read before it is first changed; whether the session's or a transaction's was changed. */
+  let ownTimeout: string | undefined
+  let sessionTimeout = false
+  let localTimeout = false
+
   const check = () => {
     if (lostWhy()) throw new ConnectionLost(lostWhy()!)
   }
@@ -130,6 +135,15 @@ export async function pgConnection(s: PgSession, c: PgConnectionConfig): Promise
       if (ms === lockTimeout) return
       await guard(() => s.query(`select set_config('lock_timeout', $1, false)`, [`${Math.max(0, Math.round(ms))}ms`]))
       lockTimeout = ms
+    },
+    async statementTimeout(ms, tx) {
+      if (ms === undefined && !(tx ? localTimeout : sessionTimeout)) return
+      const on = tx ?? executor(s)
+      ownTimeout ??= String((await on.query<{ t: string }>(`select current_setting('statement_timeout') as t`))[0]!.t)
+      // SET LOCAL inside the revision's transaction: it ends with it, committed or rolled back.
+      await on.query(`select set_config('statement_timeout', $1, $2)`, [ms === undefined ? ownTimeout : `${Math.round(ms)}ms`, !!tx])
+      if (tx) localTimeout = true
+      else sessionTimeout = ms !== undefined
     },
     async tryLock() {
       if (local && !local.claim()) return false
@@ -218,6 +232,8 @@ export function classifyPg(e: unknown): ErrorKind {
   const code = String((e as PgError)?.code ?? '')
   if (e instanceof ConnectionLost) return 'connection-lost'
   if (code === '55P03') return 'lock-conflict'
+  // 57014 is also stop()'s cancel ("… due to user request"): only statement_timeout's words make it a timeout.
+  if (code === '57014' && /statement timeout/i.test((e as PgError)?.message ?? '')) return 'statement-timeout'
   if (code === '25P02') return 'aborted-transaction'
   if (code === '42P01' || code === '3F000') return 'missing-table'
   if (code === '23505') return 'duplicate'

@@ -115,7 +115,7 @@ export async function postgresDialect(target: PostgresTarget, config: DialectCon
   return {
     name: 'postgres',
     syntax: SYNTAX,
-    capabilities: { transactionalDdl: true, cancel: driver.cancel, ...(xact ? { lockScope: 'transaction' as const } : {}) },
+    capabilities: { transactionalDdl: true, cancel: driver.cancel, statementTimeout: driver.cancel || 'its single backend has no timer that interrupts a statement', ...(xact ? { lockScope: 'transaction' as const } : {}) },
     display,
     ...sessionDoubt(config, target, driver),
     history,

@@ -55,7 +55,12 @@ export function sqliteBase(config: DialectConfig) {
   return {
     name: 'sqlite',
     syntax: SQLITE_SYNTAX,
-    capabilities: { transactionalDdl: true, cancel: false, batchCommits: true },
+    capabilities: {
+      transactionalDdl: true,
+      cancel: false,
+      batchCommits: true,
+      statementTimeout: 'SQLite has no server to do it, and better-sqlite3 runs each statement to its end',
+    },
     history,
     // One namespace per file: a tool's schema is dropped, as the tool itself does on SQLite.
     sql: { dialect: 'sqlite', quote: quoteIdent, qualify: (_schema, name) => quoteIdent(name), param: () => '?', schemas: false },

@@ -9,6 +9,7 @@ import { compareIds, idKey } from './ids.js'
 import { sqlStep, type Revision, type Step } from './revision.js'
 import type { SqlSyntax, Statement } from './split.js'
 import { parseSqlRevision } from './sql-file.js'
+import { DURATION_FORMS, parseDuration } from './duration.js'
 import { toolFor } from '../tools/index.js'
 
 // Extensions are matched whatever their case: `0002_b.SQL` is a revision, not a file to skip.
@@ -25,7 +26,7 @@ const upDirective = /^\s*--\s*migrate:up\b/im
 // its fields is replaced (compared by identity, so the SQL is not hashed again).
 const arrays = new WeakMap<RevisionInput[], { fields: unknown[]; syntax: SqlSyntax; revisions: Revision[] }>()
 const fieldsOf = (list: RevisionInput[]): unknown[] =>
-  list.flatMap((m) => (m && typeof m === 'object' ? [m, m.id, m.name, m.up, m.down, m.transaction, m.checksum, m.phase] : [m]))
+  list.flatMap((m) => (m && typeof m === 'object' ? [m, m.id, m.name, m.up, m.down, m.transaction, m.checksum, m.phase, m.statementTimeout] : [m]))
 const folders = new Map<string, { signature: string; syntax: SqlSyntax; format: string | undefined; revisions: Revision[] }>()
 
 function signatureOf(root: string): string | undefined {
@@ -156,6 +157,7 @@ export async function readOwnFolder(dir: string, all: Entry[], syntax: SqlSyntax
         up: parsed.up,
         down: parsed.down,
         phase: parsed.phase,
+        ...(parsed.statementTimeout ? { statementTimeout: parsed.statementTimeout } : {}),
       })
     } else {
       if (ext !== ext.toLowerCase())
@@ -261,7 +263,15 @@ async function importModule(path: string, file: string): Promise<RevisionInput> 
   // `export default { up, down }` and CommonJS `module.exports` land on `default`.
   const def = mod.default
   const m = (typeof mod.up !== 'undefined' ? mod : def && typeof def === 'object' ? def : mod) as Record<string, unknown>
-  return { id: '', up: m.up as MigrationFn, down: m.down as MigrationFn | undefined, transaction: m.transaction as boolean | undefined, checksum: m.checksum as string | undefined, phase: m.phase as RevisionInput['phase'] }
+  return {
+    id: '',
+    up: m.up as MigrationFn,
+    down: m.down as MigrationFn | undefined,
+    transaction: m.transaction as boolean | undefined,
+    checksum: m.checksum as string | undefined,
+    phase: m.phase as RevisionInput['phase'],
+    ...(m.statementTimeout === undefined ? {} : { statementTimeout: m.statementTimeout as string | number }),
+  }
 }
 
 function fromInput(input: RevisionInput, source: string, syntax: SqlSyntax): Revision {
@@ -276,6 +286,8 @@ function fromInput(input: RevisionInput, source: string, syntax: SqlSyntax): Rev
   if (input.transaction !== undefined && typeof input.transaction !== 'boolean') bad('"transaction" must be true or false')
   if (input.checksum !== undefined && typeof input.checksum !== 'string') bad('"checksum" must be a string')
   if (input.phase !== undefined && input.phase !== 'expand' && input.phase !== 'contract') bad(`"phase" must be 'expand' or 'contract', got ${JSON.stringify(input.phase)}`)
+  const timeout = input.statementTimeout === undefined ? undefined : timeoutOf(input.statementTimeout)
+  if (input.statementTimeout !== undefined && timeout === undefined) bad(`"statementTimeout" must be ${DURATION_FORMS}, got ${JSON.stringify(input.statementTimeout) ?? typeof input.statementTimeout}`)
   const transaction = input.transaction !== false
   const step = (x: string | MigrationFn): Step =>
     typeof x === 'string' ? sqlStep(x.trim(), x, syntax) : { kind: 'fn', fn: x }
@@ -288,8 +300,13 @@ function fromInput(input: RevisionInput, source: string, syntax: SqlSyntax): Rev
     up: step(input.up),
     down: input.down === undefined ? null : step(input.down),
     phase: input.phase ?? 'expand',
+    ...(timeout === undefined ? {} : { statementTimeout: { ms: timeout } }),
   }
 }
+
+/** `statementTimeout` of a module or entry: ms, or a duration string as the directive takes. */
+const timeoutOf = (v: unknown): number | undefined =>
+  typeof v === 'string' ? parseDuration(v) : typeof v === 'number' && Number.isFinite(v) ? parseDuration(String(v)) : undefined
 
 /** The SQL rules each dialect splits with, to tell whether a bundle was made for this database. */
 const syntaxName = (s: SqlSyntax) => (s.compoundBodies ? 'mysql' : s.dollarQuotes ? 'postgres' : 'sqlite')
@@ -330,5 +347,6 @@ function fromBundle(input: RevisionInput, at: string, syntax: SqlSyntax): Revisi
     ...(input.phase === 'contract' ? { phase: 'contract' as const } : {}),
     ...(b.origin ? { origin: b.origin } : {}),
     ...(b.notice ? { notice: b.notice } : {}),
+    ...(b.statementTimeout ? { statementTimeout: b.statementTimeout } : {}),
   }
 }

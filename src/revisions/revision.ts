@@ -40,6 +40,11 @@ export interface Revision {
   origin?: Origin
   /** Logged (info) once when the revision is read: how it was read differently from the file as written. */
   notice?: string
+  /**
+   * How long each of its statements may run (ms): a `-- migrate:statement-timeout` line (`line`), or the `statementTimeout`
+   * of its module or `migrations` entry. Overrides the statementTimeout option.
+   */
+  statementTimeout?: { ms: number; line?: number }
 }
 
 /** The down script kept in the history, so a revision can be reverted by code that no longer ships it. */

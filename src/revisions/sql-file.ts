@@ -1,6 +1,7 @@
 import { MigrationError } from '../errors.js'
 import type { SqlSyntax } from './split.js'
 import { sqlStep, type Step } from './revision.js'
+import { DURATION_FORMS, parseDuration } from './duration.js'
 
 const directive = /^\s*--\s*migrate:([\w-]+)(.*)$/i
 /** goose's annotations: `-- +goose Up`, `-- +goose Down`, `-- +goose StatementBegin`, `-- +goose NO TRANSACTION` … */
@@ -12,6 +13,8 @@ export interface ParsedSql {
   transaction: boolean
   /** `-- migrate:phase contract`: the boot defers the revision (MigrateOptions.phase). */
   phase: 'expand' | 'contract'
+  /** `-- migrate:statement-timeout <duration>`: ms, and the directive's line. */
+  statementTimeout?: { ms: number; line: number }
 }
 
 /** The word after `-- migrate:phase`, or undefined when it is not a phase. */
@@ -41,6 +44,7 @@ function plainParse(text: string, syntax: SqlSyntax, lineShift: number): ParsedS
   let current: { start: number; pieces: string[] } | null = null
   let transaction = true
   let phase: 'expand' | 'contract' | undefined
+  let timeout: { ms: number; line: number } | undefined
   let line = 1
   let counted = 0
   /** Where the text after the last directive line starts; -1 when that line was the last, with no newline. */
@@ -76,6 +80,11 @@ function plainParse(text: string, syntax: SqlSyntax, lineShift: number): ParsedS
       if (phase || sections.down || !phaseOf(rest)) return undefined
       phase = phaseOf(rest)
       current?.pieces.push('')
+    } else if (word === 'statement-timeout') {
+      const ms = parseDuration(rest)
+      if (ms === undefined || timeout) return undefined
+      timeout = { ms, line: lineNo }
+      current?.pieces.push('')
     } else return undefined
     after = nl === -1 ? -1 : nl + 1
     if (after === -1) break
@@ -91,7 +100,7 @@ function plainParse(text: string, syntax: SqlSyntax, lineShift: number): ParsedS
     const body = s.pieces.join('\n')
     return sqlStep(body.trim(), body, syntax, s.start)
   }
-  return { up: step(sections.up), down: sections.down ? step(sections.down) : null, transaction, phase: phase ?? 'expand' }
+  return { up: step(sections.up), down: sections.down ? step(sections.down) : null, transaction, phase: phase ?? 'expand', ...(timeout ? { statementTimeout: timeout } : {}) }
 }
 
 export function lineByLine(text: string, source: string, syntax: SqlSyntax, lineShift: number): ParsedSql {
@@ -100,6 +109,7 @@ export function lineByLine(text: string, source: string, syntax: SqlSyntax, line
   let current: 'up' | 'down' | null = null
   let transaction = true
   let phase: { line: number; phase: 'expand' | 'contract' } | undefined
+  let timeout: { ms: number; line: number } | undefined
   const fail = (line: number, why: string) => {
     throw new MigrationError('INVALID_REVISION', `${source}:${line}: ${why}`, { file: source, line })
   }
@@ -135,7 +145,17 @@ export function lineByLine(text: string, source: string, syntax: SqlSyntax, line
         if (current) sections[current]!.lines.push('')
         return
       }
-      fail(lineNo, `unknown directive "-- migrate:${m[1]}" (known: up, down, no-transaction, phase, lint-ignore)`)
+      if (word === 'statement-timeout') {
+        // A blank line in its place, as for no-transaction: statement lines stay the file's, and the checksum does not
+        // change with the timeout (how long a statement may run is the deploy's business, not the schema's).
+        const ms = parseDuration(rest)
+        if (ms === undefined) fail(lineNo, `"-- migrate:statement-timeout ${rest}": the timeout must be ${DURATION_FORMS}`)
+        if (timeout) fail(lineNo, `a second "-- migrate:statement-timeout" (the first is at line ${timeout.line})`)
+        timeout = { ms: ms!, line: lineNo }
+        if (current) sections[current]!.lines.push('')
+        return
+      }
+      fail(lineNo, `unknown directive "-- migrate:${m[1]}" (known: up, down, no-transaction, phase, statement-timeout, lint-ignore)`)
     }
     // goose folders are read by src/tools/goose.ts; a goose annotation here is in a file that mixes both formats
     // (or in a folder whose format was set to boot-migrate's).
@@ -161,5 +181,5 @@ export function lineByLine(text: string, source: string, syntax: SqlSyntax, line
     const body = s.lines.join('\n')
     return sqlStep(body.trim(), body, syntax, s.start)
   }
-  return { up: step(sections.up!), down: sections.down ? step(sections.down) : null, transaction, phase: phase?.phase ?? 'expand' }
+  return { up: step(sections.up!), down: sections.down ? step(sections.down) : null, transaction, phase: phase?.phase ?? 'expand', ...(timeout ? { statementTimeout: timeout } : {}) }
 }

@@ -1,0 +1,93 @@
+import type { MigrationErrorCode } from '../errors.js'
+import type { HealthState } from '../health.js'
+import type { MigratorEvents } from '../types.js'
+
+type On = <E extends keyof MigratorEvents>(event: E, listener: (payload: MigratorEvents[E]) => void) => unknown
+
+/** What happened in one run(), as the events told it: what the spans and the run's metrics are made from. */
+export interface RunRecord {
+  start: number
+  end: number
+  outcome: 'ready' | 'failed'
+  code?: MigrationErrorCode
+  /** When the lock was taken and how long it was waited for; absent when the run took no lock (nothing pending). */
+  lock?: { end: number; waitedMs: number }
+  revisions: RevisionRecord[]
+  current: string | null
+  target: string | null
+}
+
+export interface RevisionRecord {
+  id: string
+  name: string
+  direction: 'up' | 'down'
+  transaction: boolean
+  start: number
+  end?: number
+  durationMs?: number
+  outcome?: 'applied' | 'reverted' | 'failed'
+  code?: MigrationErrorCode
+}
+
+/**
+ * The numbers behind metrics() and the OpenTelemetry instruments, kept from the migrator's events: a few
+ * assignments per event, nothing on the no-op path beyond them.
+ */
+export interface Stats {
+  runs: { ready: number; failed: number }
+  last?: RunRecord
+  /** Revisions applied (up) and reverted (down) by this process, and those that failed. */
+  applied: number
+  reverted: number
+  failedRevisions: number
+}
+
+/** A replica's lag as HealthState may carry it (replica-aware readiness); read defensively, it may be absent. */
+export interface ReplicaLag {
+  name: string
+  lagBytes: number | null
+  lagSeconds: number | null
+}
+
+export function replicasOf(state: HealthState): ReplicaLag[] {
+  const list = (state as { replicas?: unknown }).replicas
+  if (!Array.isArray(list)) return []
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null)
+  return list.flatMap((r: unknown) => {
+    const x = r as { name?: unknown; lagBytes?: unknown; lagSeconds?: unknown } | null
+    return x && typeof x.name === 'string' ? [{ name: x.name, lagBytes: num(x.lagBytes), lagSeconds: num(x.lagSeconds) }] : []
+  })
+}
+
+/** Keeps the stats from the events; `ended` is told each run's record once it settles. */
+export function trackStats(on: On, ended: (run: RunRecord) => void): Stats {
+  const stats: Stats = { runs: { ready: 0, failed: 0 }, applied: 0, reverted: 0, failedRevisions: 0 }
+  let run: Omit<RunRecord, 'end' | 'outcome' | 'current' | 'target'> | undefined
+  const open = (id: string) => run?.revisions.filter((r) => r.id === id && r.outcome === undefined).pop()
+  const finish = (outcome: RunRecord['outcome'], extra: Pick<RunRecord, 'current' | 'target'> & { code?: MigrationErrorCode }) => {
+    stats.runs[outcome]++
+    if (!run) return
+    const record: RunRecord = { ...run, end: Date.now(), outcome, ...extra }
+    run = undefined
+    stats.last = record
+    ended(record)
+  }
+  on('run:start', ({ at }) => void (run = { start: at, revisions: [] }))
+  on('lock:acquired', ({ waitedMs }) => run && (run.lock = { end: Date.now(), waitedMs }))
+  on('migration:start', (p) => run?.revisions.push({ id: p.id, name: p.name, direction: p.direction ?? 'up', transaction: p.transaction ?? true, start: Date.now() }))
+  on('migration:end', (p) => {
+    const r = open(p.id)
+    if (r) Object.assign(r, { end: Date.now(), durationMs: p.durationMs, outcome: r.direction === 'down' ? 'reverted' : 'applied' })
+    // down() and resolve() apply revisions outside run(): counted too, by the direction they were started in.
+    if ((r?.direction ?? 'up') === 'up') stats.applied++
+    else stats.reverted++
+  })
+  on('migration:failed', (p) => {
+    stats.failedRevisions++
+    const r = open(p.id)
+    if (r) Object.assign(r, { end: Date.now(), durationMs: p.durationMs, outcome: 'failed', code: p.code })
+  })
+  on('ready', (r) => finish('ready', { current: r.current, target: r.target }))
+  on('failed', (e) => finish('failed', { current: null, target: null, code: e.code }))
+  return stats
+}
