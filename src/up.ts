@@ -35,107 +35,105 @@ export function up(r: Runner): Promise<MigrateResult> {
 }
 
 /** Brings the database to the target, or finds another process did; the replicas are up()'s. */
-function reach(r: Runner, dialect: Dialect, revisions: Revision[], settings: Settings): Promise<Reached> {
-  return (async () => {
-    const started = performance.now()
-    const warnings: string[] = []
-    const track = (p: Plan) => {
-      r.state.current = p.current
-      r.state.target = p.target
-      r.state.pending = p.pending.map((x) => x.id)
-      r.state.deferred = p.deferred.map((x) => x.id)
-      return p
-    }
-    const finish = (p: Plan, applied: AppliedRevision[], upToDate: boolean, rows: HistoryRow[]): Reached => {
-      const appliedIds = [...new Set([...rows.filter((h) => h.state === 'applied').map((h) => h.id), ...applied.map((a) => a.id)])]
-      const current = applied.reduce<string | null>((c, a) => (c === null || compareIds(a.id, c) > 0 ? a.id : c), p.current)
-      if (p.unknown.length)
-        r.log.warn(`the database has revisions this code does not ship: ${p.unknown.join(', ')} (a newer deploy ran them; allowed)`, { unknown: p.unknown })
-      const deferred = p.deferred.map((x) => x.id)
-      if (deferred.length) r.log.info(deferredLine(p.deferred, settings), { deferred })
-      return { result: { applied, current, target: p.target, unknown: p.unknown, upToDate, deferred, warnings, durationMs: Math.round(performance.now() - started) }, appliedIds }
-    }
+async function reach(r: Runner, dialect: Dialect, revisions: Revision[], settings: Settings): Promise<Reached> {
+  const started = performance.now()
+  const warnings: string[] = []
+  const track = (p: Plan) => {
+    r.state.current = p.current
+    r.state.target = p.target
+    r.state.pending = p.pending.map((x) => x.id)
+    r.state.deferred = p.deferred.map((x) => x.id)
+    return p
+  }
+  const finish = (p: Plan, applied: AppliedRevision[], upToDate: boolean, rows: HistoryRow[]): Reached => {
+    const appliedIds = [...new Set([...rows.filter((h) => h.state === 'applied').map((h) => h.id), ...applied.map((a) => a.id)])]
+    const current = applied.reduce<string | null>((c, a) => (c === null || compareIds(a.id, c) > 0 ? a.id : c), p.current)
+    if (p.unknown.length)
+      r.log.warn(`the database has revisions this code does not ship: ${p.unknown.join(', ')} (a newer deploy ran them; allowed)`, { unknown: p.unknown })
+    const deferred = p.deferred.map((x) => x.id)
+    if (deferred.length) r.log.info(deferredLine(p.deferred, settings), { deferred })
+    return { result: { applied, current, target: p.target, unknown: p.unknown, upToDate, deferred, warnings, durationMs: Math.round(performance.now() - started) }, appliedIds }
+  }
 
-    // An option the database cannot keep fails every boot, not only the ones with work to do.
-    if (settings.statementTimeout !== undefined) refuseTimeouts(dialect, settings, [])
-    const rows = await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? [])
-    let p = track(plan(revisions, rows, settings))
-    // Booting "up to date" at an empty history from an empty folder is almost always a wrong path or a mount
-    // that hides the files; it stays a boot (a new project starts so), but never a silent one.
-    if (!revisions.length && !r.options.migrations && p.current === null && !p.running.length) {
-      const folder = resolve(r.options.dir ?? './migrations')
-      r.log.warn(
-        `the migrations folder ${folder} holds no revision and the history in ${dialect.display} is empty: nothing was applied. ` +
-          'If revisions were expected, check that dir points at the folder that holds the <id>_<name>.sql files.',
-        { dir: folder },
-      )
-    }
-    if (!p.pending.length && !p.running.length) return finish(p, [], true, rows)
-    // Only the revisions that will run are split and checked: the applied ones were compared by checksum.
+  // An option the database cannot keep fails every boot, not only the ones with work to do.
+  if (settings.statementTimeout !== undefined) refuseTimeouts(dialect, settings, [])
+  const rows = await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? [])
+  let p = track(plan(revisions, rows, settings))
+  // Booting "up to date" at an empty history from an empty folder is almost always a wrong path or a mount
+  // that hides the files; it stays a boot (a new project starts so), but never a silent one.
+  if (!revisions.length && !r.options.migrations && p.current === null && !p.running.length) {
+    const folder = resolve(r.options.dir ?? './migrations')
+    r.log.warn(
+      `the migrations folder ${folder} holds no revision and the history in ${dialect.display} is empty: nothing was applied. ` +
+        'If revisions were expected, check that dir points at the folder that holds the <id>_<name>.sql files.',
+      { dir: folder },
+    )
+  }
+  if (!p.pending.length && !p.running.length) return finish(p, [], true, rows)
+  // Only the revisions that will run are split and checked: the applied ones were compared by checksum.
+  validate(p.pending, dialect)
+  // An empty revision applied today records its checksum and then refuses the SQL written into it tomorrow. Our
+  // format only (dbmate's is the same): other tools' folders keep their tools' meaning.
+  const empty = p.pending.find((x) => (!x.origin || x.origin.tool === 'dbmate') && x.up.kind === 'sql' && !x.up.statements.length)
+  if (empty)
+    throw new MigrationError(
+      'INVALID_REVISION',
+      `${empty.source}: the up section of revision ${label(empty)} is empty. Write its SQL before it is applied: once applied, its checksum ` +
+        'is recorded and the file can no longer change. (A revision meant to do nothing says so with a statement such as "select 1;".)',
+      { revision: empty.id, file: empty.source },
+    )
+  if (settings.mode === 'wait') {
+    const reached = await waitForTarget(r, dialect, revisions, settings, track, p)
+    return finish(reached.plan, [], true, reached.rows)
+  }
+  r.aborted('before migrating')
+  refuseOutside(dialect, p.pending, 'up', 'Nothing was applied.')
+  refuseTimeouts(dialect, settings, p.pending)
+
+  return r.withLock(dialect, settings, async (conn, apply) => {
+    const taken = await historyUnderLock(conn, dialect, settings, revisions, r.log)
+    warnings.push(...taken.warnings)
+    p = track(plan(revisions, taken.rows, settings))
     validate(p.pending, dialect)
-    // An empty revision applied today records its checksum and then refuses the SQL written into it tomorrow. Our
-    // format only (dbmate's is the same): other tools' folders keep their tools' meaning.
-    const empty = p.pending.find((x) => (!x.origin || x.origin.tool === 'dbmate') && x.up.kind === 'sql' && !x.up.statements.length)
-    if (empty)
-      throw new MigrationError(
-        'INVALID_REVISION',
-        `${empty.source}: the up section of revision ${label(empty)} is empty. Write its SQL before it is applied: once applied, its checksum ` +
-          'is recorded and the file can no longer change. (A revision meant to do nothing says so with a statement such as "select 1;".)',
-        { revision: empty.id, file: empty.source },
-      )
-    if (settings.mode === 'wait') {
-      const reached = await waitForTarget(r, dialect, revisions, settings, track, p)
-      return finish(reached.plan, [], true, reached.rows)
+    if (p.running.length) throw await r.dirty(p.running, revisions, conn, dialect)
+    if (!p.pending.length) {
+      r.log.info(`${dialect.display} is already at ${p.current ?? 'an empty history'}: another process applied the revisions`)
+      return finish(p, [], true, taken.rows)
     }
-    r.aborted('before migrating')
-    refuseOutside(dialect, p.pending, 'up', 'Nothing was applied.')
-    refuseTimeouts(dialect, settings, p.pending)
-
-    return r.withLock(dialect, settings, async (conn, apply) => {
-      const taken = await historyUnderLock(conn, dialect, settings, revisions, r.log)
-      warnings.push(...taken.warnings)
-      p = track(plan(revisions, taken.rows, settings))
-      validate(p.pending, dialect)
-      if (p.running.length) throw await r.dirty(p.running, revisions, conn, dialect)
-      if (!p.pending.length) {
-        r.log.info(`${dialect.display} is already at ${p.current ?? 'an empty history'}: another process applied the revisions`)
-        return finish(p, [], true, taken.rows)
+    r.log.info(`applying ${p.pending.length} revision(s) to ${dialect.display}: ${p.pending.map(label).join(', ')}`)
+    r.status('migrating')
+    const applied: AppliedRevision[] = []
+    const recordApplied = (group: Revision[], durations: number[]) => {
+      const ids = new Set(group.map((x) => x.id))
+      r.state.pending = r.state.pending.filter((id) => !ids.has(id))
+      group.forEach((rev, i) => {
+        const done = { id: rev.id, name: rev.name, durationMs: durations[i] ?? 0 }
+        applied.push(done)
+        r.state.current = rev.id
+        r.log.info(`applied ${label(rev)} in ${done.durationMs} ms`, { revision: rev.id, durationMs: done.durationMs })
+        r.emit('migration:end', done)
+      })
+    }
+    const batched = settings.transaction === 'each'
+    for (const group of groups(p.pending, settings, dialect, r.options.transaction === undefined)) {
+      let durations: number[]
+      try {
+        durations = await apply(group, 'up')
+      } catch (e) {
+        // A batch (see groups) ends where a commit per revision would have: a statement of revision k failed, so
+        // the revisions before it, rolled back with it, are applied again on their own (they ran a moment ago on
+        // the same database, under the same lock), and the error is the failing revision's, as with 'each'.
+        const k = batched && e instanceof MigrationError && e.code === 'MIGRATION_FAILED' && e.line !== undefined ? group.findIndex((x) => x.id === e.revision) : -1
+        if (k <= 0) throw e
+        r.log.info(`${label(group[k]!)} failed in a transaction shared with ${k} revision(s) before it: applying those again on their own`)
+        const before = group.slice(0, k)
+        recordApplied(before, await apply(before, 'up'))
+        throw e
       }
-      r.log.info(`applying ${p.pending.length} revision(s) to ${dialect.display}: ${p.pending.map(label).join(', ')}`)
-      r.status('migrating')
-      const applied: AppliedRevision[] = []
-      const recordApplied = (group: Revision[], durations: number[]) => {
-        const ids = new Set(group.map((x) => x.id))
-        r.state.pending = r.state.pending.filter((id) => !ids.has(id))
-        group.forEach((rev, i) => {
-          const done = { id: rev.id, name: rev.name, durationMs: durations[i] ?? 0 }
-          applied.push(done)
-          r.state.current = rev.id
-          r.log.info(`applied ${label(rev)} in ${done.durationMs} ms`, { revision: rev.id, durationMs: done.durationMs })
-          r.emit('migration:end', done)
-        })
-      }
-      const batched = settings.transaction === 'each'
-      for (const group of groups(p.pending, settings, dialect, r.options.transaction === undefined)) {
-        let durations: number[]
-        try {
-          durations = await apply(group, 'up')
-        } catch (e) {
-          // A batch (see groups) ends where a commit per revision would have: a statement of revision k failed, so
-          // the revisions before it, rolled back with it, are applied again on their own (they ran a moment ago on
-          // the same database, under the same lock), and the error is the failing revision's, as with 'each'.
-          const k = batched && e instanceof MigrationError && e.code === 'MIGRATION_FAILED' && e.line !== undefined ? group.findIndex((x) => x.id === e.revision) : -1
-          if (k <= 0) throw e
-          r.log.info(`${label(group[k]!)} failed in a transaction shared with ${k} revision(s) before it: applying those again on their own`)
-          const before = group.slice(0, k)
-          recordApplied(before, await apply(before, 'up'))
-          throw e
-        }
-        recordApplied(group, durations)
-      }
-      return finish(p, applied, false, taken.rows)
-    })
-  })()
+      recordApplied(group, durations)
+    }
+    return finish(p, applied, false, taken.rows)
+  })
 }
 
 /** What the boot left for after the rollout, and the command that applies it. */

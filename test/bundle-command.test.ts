@@ -7,22 +7,13 @@ import { pathToFileURL } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { createMigrator, type RevisionInput } from '../src/index.js'
 import { drizzleFolder } from './drizzle-fixtures.js'
-import { client, freshDatabase, revisions, root } from './helpers.js'
+import { cli, client, freshDatabase, revisions, root } from './helpers.js'
 import { prismaFolder } from './prisma-fixtures.js'
 import { files, folder, migrations } from './sql-tools-fixtures.js'
 import { supabaseProject } from './supabase-fixtures.js'
 
 // `boot-migrate bundle <dir> --out <file>`: the folder's revisions as a module, used as migrate({ migrations }).
 // The CLI runs as a real process; each database is a real PostgreSQL database (SQLite where said).
-
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
-  })
-  return { code: r.status, out: r.stdout, err: r.stderr }
-}
 
 /** Runs `bundle` and imports what it wrote. */
 async function bundle(dir: string, ext = '.mjs', ...flags: string[]): Promise<RevisionInput[]> {

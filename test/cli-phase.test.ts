@@ -1,17 +1,5 @@
-import { spawnSync } from 'node:child_process'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { client, freshDatabase, revisions, root } from './helpers.js'
-
-/** Runs the built CLI as a user would, with a clean environment apart from what the test sets. */
-function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
-  })
-  return { code: r.status, out: r.stdout, err: r.stderr, json: () => JSON.parse(r.stdout) }
-}
+import { cli, client, freshDatabase, revisions } from './helpers.js'
 
 /** A table, a contract revision that drops one of its columns, and an expand revision after it. */
 const folder = () =>

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -9,6 +9,16 @@ import type { Logger } from '../src/index.js'
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 export const serverUrl = () => inject('databaseUrl')
+
+/** Runs the built CLI as a user would, from the project's folder, with no environment but PATH and HOME. */
+export function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [join(root, 'dist/cli.js'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+  })
+  return { code: r.status, out: r.stdout, err: r.stderr, json: () => JSON.parse(r.stdout) }
+}
 
 const withDb = (url: string, db: string) => {
   const u = new URL(url)

@@ -1,6 +1,6 @@
 import type { MigrationErrorCode } from '../errors.js'
 import type { HealthState } from '../health.js'
-import type { MigratorEvents } from '../types.js'
+import type { MigratorEvents, ReplicaHealth } from '../types.js'
 
 type On = <E extends keyof MigratorEvents>(event: E, listener: (payload: MigratorEvents[E]) => void) => unknown
 
@@ -42,22 +42,8 @@ export interface Stats {
   failedRevisions: number
 }
 
-/** A replica's lag as HealthState may carry it (replica-aware readiness); read defensively, it may be absent. */
-export interface ReplicaLag {
-  name: string
-  lagBytes: number | null
-  lagSeconds: number | null
-}
-
-export function replicasOf(state: HealthState): ReplicaLag[] {
-  const list = (state as { replicas?: unknown }).replicas
-  if (!Array.isArray(list)) return []
-  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null)
-  return list.flatMap((r: unknown) => {
-    const x = r as { name?: unknown; lagBytes?: unknown; lagSeconds?: unknown } | null
-    return x && typeof x.name === 'string' ? [{ name: x.name, lagBytes: num(x.lagBytes), lagSeconds: num(x.lagSeconds) }] : []
-  })
-}
+/** Each replica's lag (replica-aware readiness); none without the `replicas` option. */
+export const replicasOf = (state: HealthState): ReplicaHealth[] => state.replicas ?? []
 
 /** Keeps the stats from the events; `ended` is told each run's record once it settles. */
 export function trackStats(on: On, ended: (run: RunRecord) => void): Stats {
