@@ -2,7 +2,7 @@
 import { writeBundle } from './bundle.js'
 import { init, newRevision } from './cli-files.js'
 import { sqliteFile } from './dialects/sqlite-url.js'
-import { needUrl, number, options, parse, Usage, type Parsed } from './cli/args.js'
+import { deployOptions, needUrl, number, options, parse, Usage, type Parsed } from './cli/args.js'
 import { help, version } from './cli/help.js'
 import { folderDialect } from './cli/folder-dialect.js'
 import { offlineRevisions } from './cli/offline.js'
@@ -84,7 +84,7 @@ async function run({ command, arg, values, json }: Parsed): Promise<number> {
       return OK
     }
     case 'up': {
-      const r = await withMigrator({ ...(values.to ? { to: values.to as string } : {}), ...phaseOf(values) }, (m) => m.run())
+      const r = await withMigrator({ ...(values.to ? { to: values.to as string } : {}), ...phaseOf(values), ...deployOptions(values) }, (m) => m.run())
       const deferred = r.deferred.length ? `; ${r.deferred.length} deferred (${r.deferred.join(', ')}): apply with boot-migrate up --contract after the rollout` : ''
       out(r, () => (r.applied.length ? `applied ${r.applied.map((a) => `${a.id} (${a.durationMs} ms)`).join(', ')}; at ${r.current}` : `up to date at ${r.current ?? 'an empty history'}`) + deferred)
       return OK
@@ -148,7 +148,7 @@ async function run({ command, arg, values, json }: Parsed): Promise<number> {
     }
     case 'wait': {
       const timeout = number(values.timeout, 'timeout')
-      const r = await withMigrator({ mode: 'wait', ...(timeout !== undefined ? { waitTimeout: timeout } : {}), ...phaseOf(values) }, (m) => m.run())
+      const r = await withMigrator({ mode: 'wait', ...(timeout !== undefined ? { waitTimeout: timeout } : {}), ...phaseOf(values), ...deployOptions(values) }, (m) => m.run())
       out(r, () => `at ${r.current ?? 'an empty history'}`)
       return OK
     }

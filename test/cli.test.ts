@@ -23,6 +23,16 @@ const set = {
 }
 
 describe('the boot-migrate CLI', () => {
+  it('up --statement-timeout bounds each statement (STATEMENT_TIMEOUT, exit 1, nothing applied); a value that is not a duration is a usage error', async () => {
+    const url = await freshDatabase()
+    const dir = await revisions({ '0001_slow.sql': '-- migrate:up\ncreate table t (x int);\nselect pg_sleep(5);\n' })
+    expect(cli(['up', '--url', url, '--dir', dir, '--statement-timeout', '5m']).code).toBe(2)
+    const slow = cli(['up', '--url', url, '--dir', dir, '--statement-timeout', '200ms', '--json'])
+    expect(slow.code).toBe(1)
+    expect(slow.json()).toMatchObject({ error: { code: 'STATEMENT_TIMEOUT' } })
+    expect(await client(url)`select to_regclass('t') as t`).toEqual([{ t: null }])
+  })
+
   it('prints help with exit 0, and exits 2 on an unknown command or a missing database', () => {
     expect(cli(['--help'])).toMatchObject({ code: 0, out: expect.stringContaining('Exit codes') })
     expect(cli(['frobnicate']).code).toBe(2)

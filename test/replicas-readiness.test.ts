@@ -9,7 +9,7 @@ import { createMigrator, type MigrationError } from '../src/index.js'
 import { freePort } from './setup/embedded-postgres.mjs'
 import { replicaSkip, startPgReplica } from './setup/pg-replica.mjs'
 import { eventually, failure, quiet } from './contract/support.js'
-import { revisions } from './helpers.js'
+import { cli, revisions } from './helpers.js'
 
 const skip = replicaSkip()
 if (skip) console.warn(`skipping the replica readiness tests: ${skip}`)
@@ -92,6 +92,20 @@ describe.skipIf(!!skip)('replica-aware readiness (a streaming standby made with 
     const h = m.health()
     expect(h).toMatchObject({ status: 'failed', error: { code: 'REPLICA_LAG' }, replicas: [{ name: db.standby, caughtUp: false, error: null }] })
     expect(h.replicas![0]!.lagBytes).toBeGreaterThan(0)
+  })
+
+  it('the CLI: up --replicas fails with REPLICA_LAG (exit 1) while replay is paused; wait --replicas succeeds once it resumes', async () => {
+    const db = await fresh()
+    const dir = await twoRevisions()
+    await pause()
+    const up = cli(['up', '--url', db.url, '--dir', dir, '--replicas', db.standby, '--replica-timeout', '1000', '--json'])
+    expect(up.code).toBe(1)
+    expect(up.json()).toMatchObject({ error: { code: 'REPLICA_LAG' } })
+    expect(await columns(sql(db.url), 't')).toEqual(['x', 'y'])
+    await resume()
+    const wait = cli(['wait', '--url', db.url, '--dir', dir, '--replicas', `${db.standby},${db.standby}`, '--json'])
+    expect(wait.code).toBe(0)
+    expect(await columns(db.onStandby, 't')).toEqual(['x', 'y'])
   })
 
   it('a replica that is down is reported as unreachable with its reason, waited for only until replicaTimeout, and its password is in neither the error nor health()', async () => {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { messageOf } from '../errors.js'
+import { DURATION_FORMS, parseDuration } from '../revisions/duration.js'
 import type { MigrateOptions } from '../types.js'
 import { COMMANDS, didYouMean } from './help.js'
 
@@ -23,6 +24,9 @@ export const OPTIONS = {
   'exit-code': { type: 'boolean' },
   contract: { type: 'boolean' },
   'contract-blocks': { type: 'boolean' },
+  replicas: { type: 'string' },
+  'replica-timeout': { type: 'string' },
+  'statement-timeout': { type: 'string' },
   'warn-only': { type: 'boolean' },
   'server-version': { type: 'string' },
   js: { type: 'boolean' },
@@ -89,6 +93,27 @@ export const number = (v: unknown, flag: string) => {
   const n = Number(v)
   if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || n < 0) throw new Usage(`--${flag} takes a number, not "${String(v)}"`)
   return n
+}
+
+/** `--statement-timeout`: a duration as the directive takes it (`30s`, `5min`) or milliseconds. */
+export const duration = (v: unknown, flag: string) => {
+  if (v === undefined) return undefined
+  const ms = typeof v === 'string' ? parseDuration(v) : undefined
+  if (ms === undefined) throw new Usage(`--${flag} takes ${DURATION_FORMS}; not "${String(v)}"`)
+  return ms
+}
+
+/** `up` and `wait`: the read replicas readiness waits for (comma-separated URLs), and the per-revision statement timeout. */
+export function deployOptions(values: Parsed['values']): Partial<MigrateOptions> {
+  const list = (values.replicas as string | undefined) ?? process.env.BOOT_MIGRATE_REPLICAS
+  const replicas = list?.split(',').map((u) => u.trim()).filter(Boolean)
+  const replicaTimeout = number(values['replica-timeout'], 'replica-timeout')
+  const statementTimeout = duration(values['statement-timeout'], 'statement-timeout')
+  return {
+    ...(replicas?.length ? { replicas } : {}),
+    ...(replicaTimeout !== undefined ? { replicaTimeout } : {}),
+    ...(statementTimeout !== undefined ? { statementTimeout } : {}),
+  }
 }
 
 /** Flags over the environment over the config file. */

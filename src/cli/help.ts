@@ -37,8 +37,11 @@ export const COMMANDS: Record<string, Command> = {
       '--to ID            stop after this revision (default: the newest)',
       '--contract         apply the contract revisions (-- migrate:phase contract) too, in id order: after the rollout',
       '--contract-blocks  without --contract: stop at the first pending contract revision instead of applying later ones',
+      '--replicas URLS    comma-separated read replicas (or BOOT_MIGRATE_REPLICAS): done only once each has replayed the target',
+      '--replica-timeout MS  how long to wait for them (default 120000; then REPLICA_LAG, exit 1)',
+      '--statement-timeout T  how long each statement may run (30s, 5min …; a -- migrate:statement-timeout directive wins)',
     ],
-    accepts: ['to', 'contract', 'contract-blocks'],
+    accepts: ['to', 'contract', 'contract-blocks', 'replicas', 'replica-timeout', 'statement-timeout'],
     example: 'boot-migrate up --url postgres://app@db/app',
   },
   down: {
@@ -120,8 +123,10 @@ export const COMMANDS: Record<string, Command> = {
     flags: [
       '--timeout MS       give up after MS milliseconds (default 300000)',
       '--contract-blocks  wait only for the revisions before the first contract revision, as up --contract-blocks applies them',
+      '--replicas URLS    comma-separated read replicas (or BOOT_MIGRATE_REPLICAS): then wait until each has replayed the target',
+      '--replica-timeout MS  how long to wait for them (default 120000; then REPLICA_LAG, exit 1)',
     ],
-    accepts: ['timeout', 'contract-blocks'],
+    accepts: ['timeout', 'contract-blocks', 'replicas', 'replica-timeout'],
     example: 'boot-migrate wait --timeout 120000   # in an init container',
   },
 }
