@@ -19,7 +19,8 @@ import { jitter, sleep } from './wait.js'
 /** What reaching the target leaves: the result, and every revision id the history then has applied. */
 interface Reached {
   result: MigrateResult
-  appliedIds: string[]
+  /** Every revision id the history then has applied: computed only when replicas are asked about them. */
+  appliedIds: () => string[]
 }
 
 /**
@@ -29,7 +30,7 @@ interface Reached {
 export function up(r: Runner): Promise<MigrateResult> {
   return r.withDatabase(async (dialect, revisions, settings) => {
     const { result, appliedIds } = await reach(r, dialect, revisions, settings)
-    await awaitReplicas(r, dialect, settings, appliedIds)
+    if (settings.replicas.length) await awaitReplicas(r, dialect, settings, appliedIds())
     return result
   })
 }
@@ -46,7 +47,7 @@ async function reach(r: Runner, dialect: Dialect, revisions: Revision[], setting
     return p
   }
   const finish = (p: Plan, applied: AppliedRevision[], upToDate: boolean, rows: HistoryRow[]): Reached => {
-    const appliedIds = [...new Set([...rows.filter((h) => h.state === 'applied').map((h) => h.id), ...applied.map((a) => a.id)])]
+    const appliedIds = () => [...new Set([...rows.filter((h) => h.state === 'applied').map((h) => h.id), ...applied.map((a) => a.id)])]
     const current = applied.reduce<string | null>((c, a) => (c === null || compareIds(a.id, c) > 0 ? a.id : c), p.current)
     if (p.unknown.length)
       r.log.warn(`the database has revisions this code does not ship: ${p.unknown.join(', ')} (a newer deploy ran them; allowed)`, { unknown: p.unknown })
