@@ -43,7 +43,7 @@ const count = async (sql: ReturnType<typeof client>, where: string) => Number((a
 const lastWrote = (out: string) => Number([...out.matchAll(/^WROTE (\d+)$/gm)].at(-1)?.[1] ?? 0)
 
 describe('ctx.batch on PostgreSQL, with other processes', () => {
-  it('backfills a million rows while another process writes: no writer or reader waits past ddlLockTimeout, and every row is filled', async () => {
+  it('backfills a million rows while another process writes: no writer or reader waits past ddlLockTimeout, and every row is filled', { timeout: 180_000 }, async () => {
     const rows = 1_000_000
     const url = await freshDatabase()
     const sql = await users(url, rows)
@@ -79,7 +79,7 @@ describe('ctx.batch on PostgreSQL, with other processes', () => {
     expect(await count(sql, 'true')).toBe(rows + stats.inserts)
   })
 
-  it('killed with SIGKILL during the backfill: the next run says DIRTY with the batches done, and resolve --resume fills the rest', async () => {
+  it('killed with SIGKILL during the backfill: the next run says DIRTY with the batches done, and resolve --resume fills the rest', { timeout: 120_000 }, async () => {
     const rows = 200_000
     const url = await freshDatabase()
     const sql = await users(url, rows)

@@ -48,7 +48,7 @@ describe('no-transaction revisions on PostgreSQL', () => {
     // With ddlLockTimeout applied to the build, the wait below would end it with DDL_LOCK_TIMEOUT (no retries allowed).
     const run = createMigrator({ url, dir, ddlLockTimeout: 100, ddlRetries: 0, logger: false }).run()
     run.catch(() => undefined)
-    const waiting = () => sql`select count(*)::int as n from pg_stat_activity where query ilike 'create index concurrently%' and wait_event_type = 'Lock'`
+    const waiting = () => sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and query ilike 'create index concurrently%' and wait_event_type = 'Lock'`
     await vi.waitFor(async () => expect(await waiting()).toEqual([{ n: 1 }]), eventually)
     // Still waiting well past ddlLockTimeout, then the old transaction ends.
     await new Promise((r) => setTimeout(r, 1000))

@@ -113,7 +113,7 @@ describe.skipIf(!!skip)('replica-aware readiness (a streaming standby made with 
     const dir = await twoRevisions()
     const closed = await freePort()
     const down = `postgres://app:s3cret-pw@127.0.0.1:${closed}/app`
-    const m = createMigrator({ url: db.url, dir, replicas: [db.standby, down], replicaTimeout: 1500, ...quiet })
+    const m = createMigrator({ url: db.url, dir, replicas: [db.standby, down], replicaTimeout: 5000, ...quiet })
     const e = await failure(m.run())
     expect(e.code).toBe('REPLICA_LAG')
     expect(e.message).toContain(`1 of 2 read replica(s)`)

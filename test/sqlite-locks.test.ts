@@ -64,10 +64,11 @@ describe('the SQLite lock folder across processes', () => {
 
   it('keeps the lock of a revision that blocks its process longer than lockStale: a process started meanwhile waits for it', async () => {
     const file = await freshFile()
-    const dir = await revisions({ '0001_knob.sql': '-- migrate:up\ncreate table knob (ms int not null);\ninsert into knob values (5000);\n', '0002_spin.mjs': spin })
-    const first = startWorker({ url: `sqlite:${file}`, dir, lockStale: 2000 })
+    const dir = await revisions({ '0001_knob.sql': '-- migrate:up\ncreate table knob (ms int not null);\ninsert into knob values (8000);\n', '0002_spin.mjs': spin })
+    // lockStale well above the refresh interval (half of it): a loaded machine may delay one refresh by a second.
+    const first = startWorker({ url: `sqlite:${file}`, dir, lockStale: 4000 })
     await first.printed('applying 0002_spin')
-    const second = startWorker({ url: `sqlite:${file}`, dir, lockStale: 2000 })
+    const second = startWorker({ url: `sqlite:${file}`, dir, lockStale: 4000 })
     const [a, b] = [ok(await first.done), ok(await second.done)]
     expect(a.applied.map((r) => r.id)).toEqual(['0001', '0002'])
     expect(b).toMatchObject({ applied: [], upToDate: true, current: '0002' })

@@ -24,9 +24,9 @@ describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => 
   it('fails a revision that runs past the statementTimeout option with STATEMENT_TIMEOUT, rolled back, the history without it', async () => {
     const db = await target.fresh()
     const dir = await revisions(slowSecond(target, 5))
-    const error = await failure(createMigrator({ ...db.connection, dir, statementTimeout: 200, ddlRetries: 0, ...quiet }).run())
+    const error = await failure(createMigrator({ ...db.connection, dir, statementTimeout: 2000, ddlRetries: 0, ...quiet }).run())
     expect(error).toMatchObject({ code: 'STATEMENT_TIMEOUT', revision: '0002', line: 3 })
-    expect(error.message).toContain('statement timeout of 200ms (200 ms, from the statementTimeout option)')
+    expect(error.message).toContain('statement timeout of 2s (2000 ms, from the statementTimeout option)')
     expect(error.message).toContain('rolled back')
     expect(await db.query('select id from boot_migrate_history order by id')).toEqual([{ id: '0001' }])
     expect(await db.query('select count(*) as n from t')).toEqual([{ n: 0 }])
@@ -37,7 +37,7 @@ describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => 
     // DDL commits implicitly on MySQL, so there the sleep comes first: a no-transaction revision whose first statement failed.
     const body = target.transactionalDdl ? `create table u (x int);\n${sqlOf(target).sleep(5)};\n` : `${sqlOf(target).sleep(5)};\ncreate table u (x int);\n`
     const dir = await revisions({ '0001_u.sql': `-- migrate:up\n${body}` })
-    const error = await failure(createMigrator({ ...db.connection, dir, statementTimeout: 200, ...quiet }).run())
+    const error = await failure(createMigrator({ ...db.connection, dir, statementTimeout: 2000, ...quiet }).run())
     expect(error.code).toBe('STATEMENT_TIMEOUT')
     expect(await db.tables()).not.toContain('u')
     expect(await db.query('select id from boot_migrate_history')).toEqual([])
@@ -45,18 +45,18 @@ describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => 
 
   it('bounds a revision by its -- migrate:statement-timeout directive over a longer option, naming the directive and its line', async () => {
     const db = await target.fresh()
-    const dir = await revisions(slowSecond(target, 5, '-- migrate:statement-timeout 300ms\n'))
+    const dir = await revisions(slowSecond(target, 5, '-- migrate:statement-timeout 2s\n'))
     const error = await failure(createMigrator({ ...db.connection, dir, statementTimeout: 600_000, ...quiet }).run())
     expect(error).toMatchObject({ code: 'STATEMENT_TIMEOUT', revision: '0002', line: 4 })
-    expect(error.message).toContain('statement timeout of 300ms (300 ms, from the -- migrate:statement-timeout directive at ')
+    expect(error.message).toContain('statement timeout of 2s (2000 ms, from the -- migrate:statement-timeout directive at ')
     expect(error.message).toMatch(/0002_slow\.sql:2\)/)
     expect(await db.query('select id from boot_migrate_history order by id')).toEqual([{ id: '0001' }])
   })
 
   it('applies a revision that finishes under its directive although it runs longer than the option', async () => {
     const db = await target.fresh()
-    const dir = await revisions(slowSecond(target, 0.5, '-- migrate:statement-timeout 1min\n'))
-    const result = await createMigrator({ ...db.connection, dir, statementTimeout: 100, ...quiet }).run()
+    const dir = await revisions(slowSecond(target, 2, '-- migrate:statement-timeout 1min\n'))
+    const result = await createMigrator({ ...db.connection, dir, statementTimeout: 1000, ...quiet }).run()
     expect(result.applied.map((r) => r.id)).toEqual(['0001', '0002'])
     expect(await db.query('select count(*) as n from t')).toEqual([{ n: 1 }])
   })
@@ -64,16 +64,16 @@ describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => 
   it('takes statementTimeout from a migrations entry, as a duration string', async () => {
     const db = await target.fresh()
     const error = await failure(
-      createMigrator({ ...db.connection, migrations: [{ id: '0001', name: 'slow', up: `${sqlOf(target).sleep(5)};`, statementTimeout: '250ms' }], ...quiet }).run(),
+      createMigrator({ ...db.connection, migrations: [{ id: '0001', name: 'slow', up: `${sqlOf(target).sleep(5)};`, statementTimeout: '2s' }], ...quiet }).run(),
     )
     expect(error).toMatchObject({ code: 'STATEMENT_TIMEOUT', revision: '0001' })
-    expect(error.message).toContain("statement timeout of 250ms (250 ms, from the revision's statementTimeout)")
+    expect(error.message).toContain("statement timeout of 2s (2000 ms, from the revision's statementTimeout)")
   })
 
   it('leaves a no-transaction revision that timed out after its first statement dirty, resumable', async () => {
     const db = await target.fresh()
     const dir = await revisions({
-      '0001_nt.sql': `-- migrate:up\n-- migrate:no-transaction\n-- migrate:statement-timeout 200ms\ncreate table a (x int);\n${sqlOf(target).sleep(5)};\n`,
+      '0001_nt.sql': `-- migrate:up\n-- migrate:no-transaction\n-- migrate:statement-timeout 2s\ncreate table a (x int);\n${sqlOf(target).sleep(5)};\n`,
     })
     const error = await failure(createMigrator({ ...db.connection, dir, ...quiet }).run())
     expect(error).toMatchObject({ code: 'STATEMENT_TIMEOUT', revision: '0001', line: 5 })
@@ -119,8 +119,8 @@ describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => 
     const run = failure(m.run())
     const activity =
       target.name === 'postgres'
-        ? "select count(*) as n from pg_stat_activity where query like 'select pg_sleep(30)%' and state = 'active'"
-        : "select count(*) as n from information_schema.processlist where info like 'select sleep(30)%'"
+        ? "select count(*) as n from pg_stat_activity where datname = current_database() and query like 'select pg_sleep(30)%' and state = 'active'"
+        : "select count(*) as n from information_schema.processlist where db = database() and info like 'select sleep(30)%'"
     await expect.poll(async () => (await db.query<{ n: number }>(activity))[0]!.n, eventually).toBe(1)
     await m.stop()
     expect((await run).code).toBe('ABORTED')

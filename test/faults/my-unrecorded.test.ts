@@ -43,7 +43,7 @@ describe.skipIf(!target)('MySQL/MariaDB: statements the server completes without
   it('a DML statement of a DDL revision is rolled back with its progress record: DIRTY says it did not complete, and resume inserts the row once', async () => {
     const db = await target!.fresh()
     await db.exec('create table log (x int)')
-    const dir = await revisions({ '0001_mixed.sql': '-- migrate:up\ncreate table t (x int);\ninsert into log select 1 from dual where sleep(1) = 0;\n' })
+    const dir = await revisions({ '0001_mixed.sql': '-- migrate:up\ncreate table t (x int);\ninsert into log select 1 from dual where sleep(3) = 0;\n' })
     await killedDuring(db, dir, 'insert into log%')
     // Never applied without its record: either both or neither.
     const rows = Number((await db.query<{ n: number }>('select count(*) as n from log'))[0]!.n)
@@ -61,7 +61,7 @@ describe.skipIf(!target)('MySQL/MariaDB: statements the server completes without
 
   it('a DDL statement the server completed after the kill: DIRTY says it completed (the schema changed since it started), and resume goes on after it', async () => {
     const db = await target!.fresh()
-    const dir = await revisions({ '0001_ddl.sql': '-- migrate:up\ncreate table slow as select sleep(1) as s;\ncreate table after_it (x int);\n' })
+    const dir = await revisions({ '0001_ddl.sql': '-- migrate:up\ncreate table slow as select sleep(3) as s;\ncreate table after_it (x int);\n' })
     await killedDuring(db, dir, 'create table slow%')
     expect(await db.tables()).toContain('slow')
     // Recorded as starting, with the schema's digest, before it ran; nothing recorded after it.
@@ -71,7 +71,7 @@ describe.skipIf(!target)('MySQL/MariaDB: statements the server completes without
     const dirty = await failure(createMigrator({ url: db.url, dir, ...quiet }).run())
     expect(dirty).toMatchObject({ code: 'DIRTY', revision: '0001' })
     expect(dirty.message).toContain('statement 1 of 2 is applied (line 2)')
-    expect(dirty.message).toContain('(create table slow as select sleep(1) as s) completed (the schema changed since it was recorded as starting')
+    expect(dirty.message).toContain('(create table slow as select sleep(3) as s) completed (the schema changed since it was recorded as starting')
     expect(dirty.message).toContain('statement 2 at')
     expect(dirty.message).toContain('runs statement 2')
 
@@ -133,7 +133,7 @@ describe.skipIf(!target)('MySQL/MariaDB: statements the server completes without
 
   it('the connection killed during the final applied write: CONNECTION_LOST names the revision, says it is dirty with its statements applied, and how to resolve it', async () => {
     const db = await target!.fresh()
-    const dir = await revisions({ '0001_slow.sql': '-- migrate:up\ncreate table slow as select sleep(0.5) as s;\n' })
+    const dir = await revisions({ '0001_slow.sql': '-- migrate:up\ncreate table slow as select sleep(3) as s;\n' })
     const blocker = await mysql.createConnection(db.url)
     try {
       const run = failure(createMigrator({ url: db.url, dir, ddlLockTimeout: 60_000, ...quiet }).run())
