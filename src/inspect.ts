@@ -1,3 +1,4 @@
+import { refuseTimeouts, timeoutOf } from './core/apply.js'
 import { validate } from './core/validate.js'
 import { readEntries, readRows } from './core/history.js'
 import { previewTakeover } from './core/takeover.js'
@@ -91,7 +92,9 @@ export function script(r: Runner, opts: { from?: string; to?: string } = {}): Pr
         ? byPhase(revisions.filter((x) => (opts.from === 'base' || compareIds(x.id, opts.from!) > 0) && (opts.to === undefined || compareIds(x.id, opts.to) <= 0)), settings).run
         : plan(revisions, await r.reachable(dialect, settings, async () => (await readRows(dialect.app, dialect)) ?? []), { ...settings, to: opts.to }).pending
     validate(pending, dialect)
-    return dialect.script(pending.map((revision) => ({ revision, direction: 'up' as const })))
+    // A timeout the database cannot keep is refused as a run refuses it; one it can keep is printed as a run sets it.
+    refuseTimeouts(dialect, settings, pending)
+    return dialect.script(pending.map((revision) => ({ revision, direction: 'up' as const, statementTimeout: timeoutOf(settings, revision)?.ms })))
   })
 }
 

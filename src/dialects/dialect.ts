@@ -49,7 +49,7 @@ export interface Dialect {
   /** The schema as sorted lines (tables, columns, types, defaults, indexes, constraints), without the history table. */
   schemaSnapshot(): Promise<string[]>
   /** The SQL a run would send, history writes included, for review or to run by hand (offline mode). */
-  script(work: Work[]): string
+  script(work: ScriptWork[]): string
   /**
    * Read replicas the app reads from (PostgreSQL streaming standbys): how readiness asks whether each one has
    * replayed the migration. Undefined where the database has none the migrator can ask.
@@ -67,6 +67,11 @@ export type Direction = 'up' | 'down'
 export interface Work {
   revision: Revision
   direction: Direction
+}
+
+/** One revision of an offline script, with the statement timeout a run would set for it (ms: its own, else the option's). */
+export interface ScriptWork extends Work {
+  statementTimeout?: number
 }
 
 /** Settings every dialect receives. */

@@ -177,6 +177,12 @@ export async function mysqlDialect(target: { url?: string; client?: unknown; mig
             add: (id, step, hash) => `insert into ${history.progress.table} (id, step, hash) values (${myLiteral(id)}, ${step}, ${myLiteral(hash)})`,
             clear: (id) => `delete from ${history.progress.table} where id = ${myLiteral(id)}`,
           },
+          // Offline, the server is unknown: MariaDB's max_statement_time (seconds) in an executable comment only MariaDB runs.
+          // MySQL's max_execution_time bounds only SELECT, not the DDL and writes of a revision, so MySQL gets none.
+          timeout: {
+            set: (ms) => [`/*M! set session max_statement_time = ${ms / 1000} */`],
+            reset: () => ['/*M! set session max_statement_time = default */'],
+          },
         },
         `boot-migrate script for ${display}`,
       ),

@@ -145,6 +145,11 @@ export async function postgresDialect(target: PostgresTarget, config: DialectCon
             `insert into ${table} (id, name, checksum, state, applied_by, down_sql) values (${[rev.id, rev.name, v.checksum, v.state, 'sql script', v.downSql].map(sqlLiteral).join(', ')})`,
           setState: (id, state) => `update ${table} set state = ${sqlLiteral(state)}, applied_at = now() where id = ${sqlLiteral(id)}`,
           remove: (id) => `delete from ${table} where id = ${sqlLiteral(id)}`,
+          // SET LOCAL ends with the transaction; outside one the session's value is set and reset after the revision.
+          timeout: {
+            set: (ms, tx) => [`set${tx ? ' local' : ''} statement_timeout = '${Math.round(ms)}ms'`],
+            reset: (tx) => (tx ? [] : ['reset statement_timeout']),
+          },
         },
         `boot-migrate script for ${display}`,
       ),
