@@ -2,7 +2,7 @@
 import { writeBundle } from './bundle.js'
 import { init, newRevision } from './cli-files.js'
 import { sqliteFile } from './dialects/sqlite-url.js'
-import { deployOptions, needUrl, number, options, parse, Usage, type Parsed } from './cli/args.js'
+import { deployOptions, needUrl, number, options, parse, timeoutOption, Usage, type Parsed } from './cli/args.js'
 import { help, version } from './cli/help.js'
 import { folderDialect } from './cli/folder-dialect.js'
 import { offlineRevisions } from './cli/offline.js'
@@ -133,7 +133,7 @@ async function run({ command, arg, values, json }: Parsed): Promise<number> {
       return OK
     }
     case 'sql': {
-      const text = await withMigrator(phaseOf(values), (m) => m.script({ ...(values.from ? { from: values.from as string } : {}), ...(values.to ? { to: values.to as string } : {}) }))
+      const text = await withMigrator({ ...phaseOf(values), ...timeoutOption(values) }, (m) => m.script({ ...(values.from ? { from: values.from as string } : {}), ...(values.to ? { to: values.to as string } : {}) }))
       out({ sql: text }, () => text)
       return OK
     }

@@ -95,6 +95,16 @@ describe('the boot-migrate CLI', () => {
     expect(offline.out).not.toContain('users_email')
   })
 
+  it('sql --statement-timeout prints each revision under that timeout, as up --statement-timeout runs it', async () => {
+    const dir = await revisions(set)
+    const offline = ['sql', '--from', 'base', '--url', 'postgres://nobody@127.0.0.1:1/none', '--dir', dir]
+    const out = cli([...offline, '--statement-timeout', '5min']).out
+    expect(out.indexOf("set local statement_timeout = '300000ms';")).toBeGreaterThan(out.indexOf('begin;'))
+    expect(out.match(/set local statement_timeout = '300000ms';/g)).toHaveLength(Object.keys(set).length)
+    expect(cli(offline).out).not.toContain('statement_timeout')
+    expect(cli([...offline, '--statement-timeout', '5m']).code).toBe(2)
+  })
+
   it('takes the database and folder from the environment and a config file, flags first', async () => {
     const url = await freshDatabase()
     const dir = await revisions(set)

@@ -108,12 +108,17 @@ export function deployOptions(values: Parsed['values']): Partial<MigrateOptions>
   const list = (values.replicas as string | undefined) ?? process.env.BOOT_MIGRATE_REPLICAS
   const replicas = list?.split(',').map((u) => u.trim()).filter(Boolean)
   const replicaTimeout = number(values['replica-timeout'], 'replica-timeout')
-  const statementTimeout = duration(values['statement-timeout'], 'statement-timeout')
   return {
     ...(replicas?.length ? { replicas } : {}),
     ...(replicaTimeout !== undefined ? { replicaTimeout } : {}),
-    ...(statementTimeout !== undefined ? { statementTimeout } : {}),
+    ...timeoutOption(values),
   }
+}
+
+/** `--statement-timeout`, for `up` and `wait` and for `sql`, which prints the timeout as `up` sets it. */
+export function timeoutOption(values: Parsed['values']): Partial<MigrateOptions> {
+  const statementTimeout = duration(values['statement-timeout'], 'statement-timeout')
+  return statementTimeout !== undefined ? { statementTimeout } : {}
 }
 
 /** Flags over the environment over the config file. */

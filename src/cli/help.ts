@@ -102,8 +102,9 @@ export const COMMANDS: Record<string, Command> = {
       '--to ID            stop after this revision',
       '--contract         include the contract revisions, as up --contract runs them',
       '--contract-blocks  without --contract: stop at the first contract revision, as up --contract-blocks does',
+      '--statement-timeout T  print each revision under this statement timeout, as up --statement-timeout runs it',
     ],
-    accepts: ['from', 'to', 'contract', 'contract-blocks'],
+    accepts: ['from', 'to', 'contract', 'contract-blocks', 'statement-timeout'],
     example: 'boot-migrate sql --from base > migrate.sql',
   },
   bundle: {
