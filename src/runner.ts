@@ -77,15 +77,17 @@ export function createRunner(options: MigrateOptions, log: Log, state: HealthSta
               'Something accepts connections there but does not complete the database handshake: check the host, the port and that it is the database server.',
           )
         const kind = dialect.classify(e)
-        const retry = kind === 'transient' || kind === 'connection-lost'
+        // Another connection in the middle of a write (SQLite's SQLITE_BUSY on an app's client that does not wait
+        // for locks, as libSQL's does not): it ends, so it is waited for like a server that is starting.
+        const busy = kind === 'lock-conflict'
+        const retry = busy || kind === 'transient' || kind === 'connection-lost'
         if (!retry || Date.now() + delay > deadline || signal.aborted) {
           const t = settings.connectTimeout
           const why = retry ? ` after trying for ${t < 10_000 ? `${t / 1000}s` : `${Math.round(t / 1000)}s`} (connectTimeout, --connect-timeout in the CLI)` : ''
-          throw new MigrationError('DATABASE_UNREACHABLE', `Cannot reach ${dialect.display}${why}: ${messageOf(e)}. Check that the server is running and that the URL names it.`, {
-            cause: e,
-          })
+          const hint = busy ? 'Another connection held the database locked all that time: find the long write.' : 'Check that the server is running and that the URL names it.'
+          throw new MigrationError('DATABASE_UNREACHABLE', `Cannot reach ${dialect.display}${why}: ${messageOf(e)}. ${hint}`, { cause: e })
         }
-        if (state.status !== 'waiting-for-database') log.warn(`${dialect.display} is not reachable yet (${messageOf(e)}); retrying`)
+        if (state.status !== 'waiting-for-database') log.warn(`${dialect.display} is ${busy ? 'locked by another connection' : 'not reachable yet'} (${messageOf(e)}); retrying`)
         status('waiting-for-database')
         await sleep(jitter(delay), signal)
       }

@@ -213,7 +213,7 @@ export interface MigrateOptions {
    * frees the lock. Default 10000.
    */
   shutdownTimeout?: number
-  /** Max time to keep retrying while the database does not accept connections (ms). Default 30000. */
+  /** Max time to keep retrying while the database does not accept connections, or another connection keeps a SQLite file locked for the first read (ms). Default 30000. */
   connectTimeout?: number
   /**
    * PostgreSQL read replicas the app reads from: URLs, or postgres.js / node-postgres clients (never closed by the

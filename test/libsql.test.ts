@@ -9,9 +9,10 @@ import { drizzleFolder, truncatedCopy } from './drizzle-fixtures.js'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createMigrator, MigrationError } from '../src/index.js'
 import { roundTrip } from '../src/testing.js'
-import { revisions, root, type WorkerRun } from './helpers.js'
+import { captureLog, revisions, root, type WorkerRun } from './helpers.js'
 import { freshFile, open, tables } from './sqlite-helpers.js'
-import { failure, quiet } from './contract/support.js'
+import { eventually, failure, quiet } from './contract/support.js'
+import { startNode, workers } from './faults/helpers.js'
 
 const clients: Client[] = []
 afterAll(() => {
@@ -108,6 +109,41 @@ describe('an @libsql/client Client on a local file', () => {
     expect(db.prepare('select id, state from boot_migrate_history order by id').all()).toEqual(
       ['0001', '0002', '0003'].map((id) => ({ id, state: 'applied' })),
     )
+  })
+
+  it("waits at boot while another process's write locks the file (libSQL's client does not wait for locks), then applies", async () => {
+    const file = await freshFile()
+    const dir = await twoTables()
+    await createMigrator({ url: `sqlite:${file}`, dir, to: '0001', ...quiet }).run()
+    const blocker = startNode(workers.sqliteBlocker, {}, { BM_FILE: file, BM_BLOCK_WHEN: 'select 1', BM_LOCK_MODE: 'EXCLUSIVE' })
+    await blocker.printed('LOCKED')
+    const log = captureLog()
+    const m = createMigrator({ client: appClient(`file:${file}`).client, dir, logger: log.logger })
+    const run = m.run()
+    try {
+      await expect.poll(() => m.health().status, eventually).toBe('waiting-for-database')
+      expect(log.text()).toMatch(/is locked by another connection \((SQLITE_BUSY: )?database is locked\); retrying/)
+    } finally {
+      blocker.child.kill('SIGUSR2')
+    }
+    await blocker.exited()
+    await expect(run).resolves.toMatchObject({ applied: [{ id: '0002' }], current: '0002' })
+  })
+
+  it('gives up on a file locked past connectTimeout with DATABASE_UNREACHABLE that says another connection held it', async () => {
+    const file = await freshFile()
+    const dir = await twoTables()
+    const blocker = startNode(workers.sqliteBlocker, {}, { BM_FILE: file, BM_BLOCK_WHEN: 'select 1', BM_LOCK_MODE: 'EXCLUSIVE' })
+    await blocker.printed('LOCKED')
+    try {
+      const error = await failure(createMigrator({ client: appClient(`file:${file}`).client, dir, connectTimeout: 1000, ...quiet }).run())
+      expect(error.code).toBe('DATABASE_UNREACHABLE')
+      expect(error.message).toMatch(/after trying for 1s \(connectTimeout, --connect-timeout in the CLI\): (SQLITE_BUSY: )?database is locked\. Another connection held the database locked all that time/)
+    } finally {
+      blocker.child.kill('SIGUSR2')
+    }
+    await blocker.exited()
+    expect(tables(open(file))).toEqual([])
   })
 
   it('rolls a failing revision back and names its file and line', async () => {

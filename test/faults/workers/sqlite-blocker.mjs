@@ -1,5 +1,6 @@
 // Another process writing to a SQLite file: once the condition in BM_BLOCK_WHEN (a SQL query that returns
-// a truthy first column) holds, it takes the write lock with BEGIN IMMEDIATE, prints
+// a truthy first column) holds, it takes the write lock with BEGIN IMMEDIATE (BM_LOCK_MODE=EXCLUSIVE: readers
+// wait too, as they do while a writer commits), prints
 // `LOCKED <json of BM_BLOCK_PROBE's first row>` (what it saw under the lock), holds the lock until it
 // receives SIGUSR2 (at most BM_HOLD_MS), rolls back and prints `RELEASED`.
 import Database from 'better-sqlite3'
@@ -31,7 +32,7 @@ for (;;) {
   }
   await sleep(5)
 }
-db.exec('BEGIN IMMEDIATE')
+db.exec(process.env.BM_LOCK_MODE === 'EXCLUSIVE' ? 'BEGIN EXCLUSIVE' : 'BEGIN IMMEDIATE')
 console.log('LOCKED ' + JSON.stringify(probe ? db.prepare(probe).get() : null))
 await Promise.race([released, sleep(hold)])
 db.exec('ROLLBACK')
