@@ -17,6 +17,7 @@ export type {
   MigrationFormat,
   MigrationStatus,
   MigratorEvents,
+  MigratorOperation,
   Resolution,
   RevisionInput,
   RevisionPhase,

@@ -12,7 +12,7 @@ import type { DownOptions, DownResult, Resolution, HealthSnapshot, LocalRevision
 import { up } from './up.js'
 import { otelFor } from './telemetry/otel.js'
 import { metricsFetchHandler, metricsHandler, prometheusText } from './telemetry/prometheus.js'
-import { trackStats } from './telemetry/stats.js'
+import { trackStats, type Settled } from './telemetry/stats.js'
 
 export interface Migrator {
   /** Brings the database to the target. Calls while a run is in flight share it. */
@@ -84,7 +84,7 @@ export function createMigratorWith(dialects: Dialects, options: MigrateOptions):
   }
   const otel = otelFor(invalid ? false : options.telemetry, state)
   on('run:start', () => otel.starting())
-  const stats = trackStats(on, (record) => otel.ended(record))
+  const { stats, settle: settleRecord } = trackStats(on, (record) => otel.ended(record))
   const metricsText = () => prometheusText(stats, state)
   const runner = createRunner(invalid ? {} : options, log, state, emit, signal, dialects)
 
@@ -102,11 +102,24 @@ export function createMigratorWith(dialects: Dialects, options: MigrateOptions):
     }
   }
 
+  /** down() and resolve(): `run:start` and the lock and revision events as run() has them, settled here as they have no end event. */
+  const traced = async <T>(operation: 'down' | 'resolve', work: () => Promise<T>, extra: (result?: T) => Settled): Promise<T> => {
+    emit('run:start', { at: Date.now(), operation })
+    try {
+      const result = await guarded(work)
+      settleRecord('ready', extra(result))
+      return result
+    } catch (e) {
+      settleRecord('failed', { ...extra(), code: (e as MigrationError).code })
+      throw e
+    }
+  }
+
   function run(): Promise<MigrateResult> {
     if (inflight) return inflight
     Object.assign(state, initialHealth(), { status: 'starting' })
     delete state.replicas
-    emit('run:start', { at: Date.now() })
+    emit('run:start', { at: Date.now(), operation: 'run' })
     const p = (invalid ? Promise.reject(invalid) : up(runner)).then(
       (result) => {
         state.status = 'ready'
@@ -145,12 +158,12 @@ export function createMigratorWith(dialects: Dialects, options: MigrateOptions):
     health: () => snapshot(state),
     readiness: (o) => nodeHandler(() => snapshot(state), o),
     fetchHandler: (o) => fetchHandler(() => snapshot(state), o),
-    down: (o) => guarded(() => down(runner, o)),
+    down: (o) => traced('down', () => down(runner, o), (r) => ({ current: r?.current ?? null, target: null })),
     status: () => guarded(() => status(runner)),
     stamp: (id) => guarded(() => stamp(runner, id)),
     script: (o) => guarded(() => script(runner, o)),
     revisions: () => guarded(() => revisions(runner)),
-    resolve: (id, outcome) => guarded(() => resolve(runner, id, outcome)),
+    resolve: (id, outcome) => traced('resolve', () => resolve(runner, id, outcome), () => ({ current: null, target: null, resolved: { id, resolution: outcome } })),
     metrics: () => metricsHandler(metricsText),
     metricsFetchHandler: () => metricsFetchHandler(metricsText),
     metricsText,

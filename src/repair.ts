@@ -86,9 +86,7 @@ async function resume(
       { revision: id, ...inBatch },
     )
     r.status('migrating')
-    await apply([rev], progress.direction, 0)
-    r.log.info(`${progress.direction === 'up' ? 'applied' : 'reverted'} ${label(rev)}: resumed and completed`, { revision: id })
-    return
+    return completed(r, rev, progress.direction, await apply([rev], progress.direction, 0))
   }
   // A statement recorded as starting: the schema says whether it completed (then it counts as applied and its text is
   // checked like theirs) or not (then its record goes and it runs again).
@@ -116,6 +114,11 @@ async function resume(
     )
   r.log.info(`resuming ${label(rev)}${section} after statement ${done} of ${step.statements.length} (statements 1..${done} unchanged)`, { revision: id, done })
   r.status('migrating')
-  await apply([rev], progress.direction, done)
-  r.log.info(`${progress.direction === 'up' ? 'applied' : 'reverted'} ${label(rev)}: resumed and completed`, { revision: id })
+  completed(r, rev, progress.direction, await apply([rev], progress.direction, done))
+}
+
+/** Ends a resumed revision as up and down end theirs: the event closes its span and counts it. */
+function completed(r: Runner, rev: Revision, direction: 'up' | 'down', [durationMs = 0]: number[]) {
+  r.log.info(`${direction === 'up' ? 'applied' : 'reverted'} ${label(rev)}: resumed and completed`, { revision: rev.id, durationMs })
+  r.emit('migration:end', { id: rev.id, name: rev.name, durationMs })
 }

@@ -317,9 +317,15 @@ export interface ReplicaHealth {
   error: string | null
 }
 
+/** What `run:start` began, and what its span is named after (`boot-migrate.<operation>`). */
+export type MigratorOperation = 'run' | 'down' | 'resolve'
+
 export interface MigratorEvents {
-  /** `run()` began (not down, status …): what the run span and the run duration start from. */
-  'run:start': { at: number }
+  /**
+   * An operation that takes the lock and runs revisions began: `run()`, `down()` or `resolve()` (not status,
+   * stamp …). What its span starts from; `run` only ends in `ready` or `failed`, the others in their promise.
+   */
+  'run:start': { at: number; operation: MigratorOperation }
   'lock:wait': { holder: string | undefined; waitedMs: number }
   'lock:acquired': { waitedMs: number }
   /** `transaction`: whether the revision runs inside a transaction (false: statement by statement, outside one). */

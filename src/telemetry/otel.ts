@@ -42,10 +42,10 @@ function instrumentsOf(a: Api, meter: ReturnType<Api['metrics']['getMeter']>) {
 }
 
 /**
- * OpenTelemetry for one migrator: spans and metrics made from each run's record once it ends (with the times the
- * events carried), so nothing of the API or an SDK runs during a run. Off with `telemetry: false`; otherwise on
- * when providers are given or an SDK registered global ones by the time run() starts. Loading the API is started
- * then, so that it is there when the run ends.
+ * OpenTelemetry for one migrator: spans and metrics made from the record of each run(), down() or resolve() once it
+ * ends (with the times the events carried), so nothing of the API or an SDK runs during one. Off with `telemetry:
+ * false`; otherwise on when providers are given or an SDK registered global ones by the time it starts. Loading the
+ * API is started then, so that it is there when it ends.
  */
 export function otelFor(option: TelemetryOption | undefined, state: HealthState) {
   if (option === false) return { starting() {}, ended() {} }
@@ -85,7 +85,7 @@ export function otelFor(option: TelemetryOption | undefined, state: HealthState)
     try {
       record(a, run)
     } catch (e) {
-      a.diag.warn(`boot-migrate: recording the run's telemetry failed: ${e instanceof Error ? e.message : String(e)}`)
+      a.diag.warn(`boot-migrate: recording the ${run.operation}'s telemetry failed: ${e instanceof Error ? e.message : String(e)}`)
     }
   }
 
@@ -96,12 +96,16 @@ export function otelFor(option: TelemetryOption | undefined, state: HealthState)
       span.setAttribute('error.type', code ?? 'MIGRATION_FAILED')
       span.setStatus({ code: a.SpanStatusCode.ERROR, message: code ?? 'MIGRATION_FAILED' })
     }
-    const root = tracer.startSpan('boot-migrate.run', {
+    const count = (outcome: 'applied' | 'reverted') => run.revisions.filter((r) => r.outcome === outcome).length
+    const root = tracer.startSpan(`boot-migrate.${run.operation}`, {
       startTime: new Date(run.start),
       attributes: {
-        'boot_migrate.outcome': run.outcome,
-        'boot_migrate.applied': run.revisions.filter((r) => r.outcome === 'applied').length,
-        'boot_migrate.pending': state.pending.length,
+        // `ready` is run()'s word (the database is at the target); down() and resolve() reach no target.
+        'boot_migrate.outcome': run.outcome === 'ready' && run.operation !== 'run' ? 'done' : run.outcome,
+        // pending is the health state's, which only run() keeps.
+        ...(run.operation === 'run' ? { 'boot_migrate.applied': count('applied'), 'boot_migrate.pending': state.pending.length } : {}),
+        ...(run.operation === 'down' ? { 'boot_migrate.reverted': count('reverted') } : {}),
+        ...(run.resolved ? { 'boot_migrate.revision.id': run.resolved.id, 'boot_migrate.resolution': run.resolved.resolution } : {}),
         ...(run.current === null ? {} : { 'boot_migrate.current': run.current }),
         ...(run.target === null ? {} : { 'boot_migrate.target': run.target }),
       },
@@ -136,7 +140,8 @@ export function otelFor(option: TelemetryOption | undefined, state: HealthState)
     root.end(new Date(run.end))
 
     const i = instruments(a)
-    i.run.record((run.end - run.start) / 1000, { 'boot_migrate.outcome': run.outcome })
+    // run()'s duration only: a revert or a resume in the same histogram would skew what boot time looks like.
+    if (run.operation === 'run') i.run.record((run.end - run.start) / 1000, { 'boot_migrate.outcome': run.outcome })
     if (run.lock) i.lock.record(run.lock.waitedMs / 1000)
     for (const r of run.revisions) if (r.outcome === 'applied' || r.outcome === 'reverted') i.applied.add(1, { 'boot_migrate.revision.direction': r.direction })
   }

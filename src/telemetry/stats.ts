@@ -1,11 +1,12 @@
 import type { MigrationErrorCode } from '../errors.js'
 import type { HealthState } from '../health.js'
-import type { MigratorEvents, ReplicaHealth } from '../types.js'
+import type { MigratorEvents, MigratorOperation, ReplicaHealth, Resolution } from '../types.js'
 
 type On = <E extends keyof MigratorEvents>(event: E, listener: (payload: MigratorEvents[E]) => void) => unknown
 
-/** What happened in one run(), as the events told it: what the spans and the run's metrics are made from. */
+/** What happened in one run(), down() or resolve(), as the events told it: what the spans and metrics are made from. */
 export interface RunRecord {
+  operation: MigratorOperation
   start: number
   end: number
   outcome: 'ready' | 'failed'
@@ -15,6 +16,8 @@ export interface RunRecord {
   revisions: RevisionRecord[]
   current: string | null
   target: string | null
+  /** resolve(): the revision given and how it was resolved. */
+  resolved?: { id: string; resolution: Resolution }
 }
 
 export interface RevisionRecord {
@@ -45,20 +48,29 @@ export interface Stats {
 /** Each replica's lag (replica-aware readiness); none without the `replicas` option. */
 export const replicasOf = (state: HealthState): ReplicaHealth[] => state.replicas ?? []
 
-/** Keeps the stats from the events; `ended` is told each run's record once it settles. */
-export function trackStats(on: On, ended: (run: RunRecord) => void): Stats {
+export type Settled = Pick<RunRecord, 'current' | 'target' | 'code' | 'resolved'>
+
+/**
+ * Keeps the stats from the events; `ended` is told each operation's record once it settles: run()'s at its
+ * `ready` or `failed` event, down()'s and resolve()'s when `settle` is called (they have no end event).
+ * Prometheus' run numbers (`runs`, `last`) stay run()'s.
+ */
+export function trackStats(on: On, ended: (run: RunRecord) => void): { stats: Stats; settle: (outcome: RunRecord['outcome'], extra: Settled) => void } {
   const stats: Stats = { runs: { ready: 0, failed: 0 }, applied: 0, reverted: 0, failedRevisions: 0 }
-  let run: Omit<RunRecord, 'end' | 'outcome' | 'current' | 'target'> | undefined
+  let run: Pick<RunRecord, 'operation' | 'start' | 'lock' | 'revisions'> | undefined
   const open = (id: string) => run?.revisions.filter((r) => r.id === id && r.outcome === undefined).pop()
-  const finish = (outcome: RunRecord['outcome'], extra: Pick<RunRecord, 'current' | 'target'> & { code?: MigrationErrorCode }) => {
-    stats.runs[outcome]++
+  const settle = (outcome: RunRecord['outcome'], extra: Settled) => {
     if (!run) return
     const record: RunRecord = { ...run, end: Date.now(), outcome, ...extra }
     run = undefined
-    stats.last = record
+    if (record.operation === 'run') stats.last = record
     ended(record)
   }
-  on('run:start', ({ at }) => void (run = { start: at, revisions: [] }))
+  const finish = (outcome: RunRecord['outcome'], extra: Settled) => {
+    stats.runs[outcome]++
+    if (run?.operation === 'run') settle(outcome, extra)
+  }
+  on('run:start', ({ at, operation }) => void (run = { operation, start: at, revisions: [] }))
   on('lock:acquired', ({ waitedMs }) => run && (run.lock = { end: Date.now(), waitedMs }))
   on('migration:start', (p) => run?.revisions.push({ id: p.id, name: p.name, direction: p.direction ?? 'up', transaction: p.transaction ?? true, start: Date.now() }))
   on('migration:end', (p) => {
@@ -75,5 +87,5 @@ export function trackStats(on: On, ended: (run: RunRecord) => void): Stats {
   })
   on('ready', (r) => finish('ready', { current: r.current, target: r.target }))
   on('failed', (e) => finish('failed', { current: null, target: null, code: e.code }))
-  return stats
+  return { stats, settle }
 }

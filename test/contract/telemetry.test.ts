@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base'
 import { MeterProvider, MetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics'
@@ -22,9 +23,9 @@ function otel() {
   const meterProvider = new MeterProvider({ readers: [reader] })
   return {
     telemetry: { tracerProvider, meterProvider },
-    /** The spans, once the run's (the last one ended) is exported. */
-    spans: async () => {
-      await expect.poll(() => exporter.getFinishedSpans().some((s) => s.name === 'boot-migrate.run'), eventually).toBe(true)
+    /** The spans, once the operation's root (the last one ended) is exported. */
+    spans: async (root = 'boot-migrate.run') => {
+      await expect.poll(() => exporter.getFinishedSpans().some((s) => s.name === root), eventually).toBe(true)
       return exporter.getFinishedSpans()
     },
     /** Each metric's data points by name. */
@@ -42,6 +43,12 @@ const two = {
   '0002_b.sql': '-- migrate:up\n-- migrate:no-transaction\ncreate table b (x int);\n',
 }
 const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId
+const reversible = {
+  '0001_a.sql': '-- migrate:up\ncreate table a (x int);\n-- migrate:down\ndrop table a;\n',
+  '0002_b.sql': '-- migrate:up\ncreate table b (x int);\n-- migrate:down\ndrop table b;\n',
+}
+/** A no-transaction revision whose second statement fails, leaving it dirty with the first recorded. */
+const halfway = (second: string) => ({ ...reversible, '0003_c.sql': `-- migrate:up\n-- migrate:no-transaction\ncreate table c1 (x int);\n${second}\n` })
 
 /** Prometheus text as samples, checking that each sample's family has HELP and TYPE lines before it. */
 function parsePrometheus(text: string) {
@@ -101,6 +108,69 @@ describe.each(targets)('observability ($label)', (target) => {
     expect(run.attributes).toMatchObject({ 'boot_migrate.outcome': 'failed', 'error.type': error.code })
     expect(run.status.code).toBe(SpanStatusCode.ERROR)
     expect(JSON.stringify(spans.map((s) => [s.attributes, s.status, s.events]))).not.toContain('s3cret')
+  })
+
+  it('makes a down span with the lock wait and one span per reverted revision, newest first, direction down', async () => {
+    const db = await target.fresh()
+    const o = otel()
+    const dir = await revisions(reversible)
+    await createMigrator({ ...db.connection, dir, telemetry: false, ...quiet }).run()
+    await createMigrator({ ...db.connection, dir, telemetry: o.telemetry, ...quiet }).down({ steps: 2 })
+    const spans = await o.spans('boot-migrate.down')
+    expect(spans.some((s) => s.name === 'boot-migrate.run')).toBe(false)
+    const down = spans.find((s) => s.name === 'boot-migrate.down')!
+    expect(down.attributes).toMatchObject({ 'boot_migrate.outcome': 'done', 'boot_migrate.reverted': 2 })
+    expect(down.status.code).not.toBe(SpanStatusCode.ERROR)
+    expect(parentOf(spans.find((s) => s.name === 'boot-migrate.lock')!)).toBe(down.spanContext().spanId)
+    const revs = spans.filter((s) => s.name === 'boot-migrate.revision')
+    expect(revs.map((s) => s.attributes['boot_migrate.revision.id'])).toEqual(['0002', '0001'])
+    for (const s of revs) {
+      expect(parentOf(s)).toBe(down.spanContext().spanId)
+      expect(s.attributes).toMatchObject({ 'boot_migrate.revision.direction': 'down', 'boot_migrate.revision.outcome': 'reverted' })
+    }
+    // Counted as reverted; a down is no run, so the run duration has no sample.
+    const metrics = await o.metrics()
+    expect(metrics.get('boot_migrate.revisions.applied')!.map((p) => [p.attributes['boot_migrate.revision.direction'], p.value])).toEqual([['down', 2]])
+    expect(metrics.get('boot_migrate.run.duration')?.length ?? 0).toBe(0)
+  })
+
+  it('records a failed down on its span and the revision span with the error code only, never the SQL', async () => {
+    const db = await target.fresh()
+    const o = otel()
+    const dir = await revisions({ ...reversible, '0002_b.sql': "-- migrate:up\ncreate table b (x int);\n-- migrate:down\ninsert into nowhere values ('s3cret');\n" })
+    await createMigrator({ ...db.connection, dir, telemetry: false, ...quiet }).run()
+    const error = await failure(createMigrator({ ...db.connection, dir, telemetry: o.telemetry, ...quiet }).down())
+    const spans = await o.spans('boot-migrate.down')
+    const down = spans.find((s) => s.name === 'boot-migrate.down')!
+    expect(down.attributes).toMatchObject({ 'boot_migrate.outcome': 'failed', 'error.type': error.code })
+    expect(down.status).toEqual({ code: SpanStatusCode.ERROR, message: error.code })
+    const bad = spans.find((s) => s.name === 'boot-migrate.revision')!
+    expect(bad.attributes).toMatchObject({ 'boot_migrate.revision.id': '0002', 'boot_migrate.revision.direction': 'down', 'boot_migrate.revision.outcome': 'failed' })
+    expect(bad.status).toEqual({ code: SpanStatusCode.ERROR, message: error.code })
+    expect(JSON.stringify(spans.map((s) => [s.name, s.attributes, s.status, s.events]))).not.toMatch(/s3cret|nowhere/)
+  })
+
+  it('makes a resolve span with the revision and the mode, the lock wait and the resumed revision under it', async () => {
+    const db = await target.fresh()
+    const o = otel()
+    const dir = await revisions(halfway('insert into nowhere values (1);'))
+    expect(await failure(createMigrator({ ...db.connection, dir, telemetry: false, ...quiet }).run())).toMatchObject({ revision: '0003' })
+    await writeFile(join(dir, '0003_c.sql'), halfway('create table c2 (x int);')['0003_c.sql'])
+    await createMigrator({ ...db.connection, dir, telemetry: o.telemetry, ...quiet }).resolve('0003', 'resume')
+    const spans = await o.spans('boot-migrate.resolve')
+    const resolve = spans.find((s) => s.name === 'boot-migrate.resolve')!
+    expect(resolve.attributes).toMatchObject({ 'boot_migrate.outcome': 'done', 'boot_migrate.revision.id': '0003', 'boot_migrate.resolution': 'resume' })
+    expect(resolve.status.code).not.toBe(SpanStatusCode.ERROR)
+    expect(parentOf(spans.find((s) => s.name === 'boot-migrate.lock')!)).toBe(resolve.spanContext().spanId)
+    const revs = spans.filter((s) => s.name === 'boot-migrate.revision')
+    expect(revs).toHaveLength(1)
+    expect(parentOf(revs[0]!)).toBe(resolve.spanContext().spanId)
+    expect(revs[0]!.attributes).toMatchObject({
+      'boot_migrate.revision.id': '0003',
+      'boot_migrate.revision.transaction': 'none',
+      'boot_migrate.revision.direction': 'up',
+      'boot_migrate.revision.outcome': 'applied',
+    })
   })
 
   it('counts applied revisions and records the run duration and lock wait as metrics, with the pending count', async () => {
