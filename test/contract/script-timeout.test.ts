@@ -7,35 +7,31 @@ import { revisions } from '../helpers.js'
 import { myApplyFile } from './schema.js'
 import { failure, quiet } from './support.js'
 import { targets, type Target } from './targets.js'
+import { keepsTimeouts, sleepSql } from './timeouts.js'
 
 /**
- * Per dialect: a statement that runs for `s` seconds, the error a statement stopped by its timeout gives, and the
- * lines the offline script sets and puts back the timeout with (`local`: inside the revision's transaction).
+ * Per dialect: the error a statement stopped by its timeout gives, and the lines the offline script sets and puts
+ * back the timeout with (`local`: inside the revision's transaction).
  */
 interface Lines {
-  sleep(s: number): string
   timedOut: RegExp
   set(ms: number, local: boolean): string
   reset(local: boolean): string[]
 }
 const dialects: Record<Target['name'], Lines | undefined> = {
   postgres: {
-    sleep: (s: number) => `select pg_sleep(${s})`,
     timedOut: /canceling statement due to statement timeout/,
     set: (ms: number, local: boolean) => `set${local ? ' local' : ''} statement_timeout = '${ms}ms';`,
     // SET LOCAL ends with the transaction: nothing to put back after a transactional revision.
     reset: (local: boolean) => (local ? [] : ['reset statement_timeout;']),
   },
   mysql: {
-    sleep: (s: number) => `select sleep(${s})`,
     timedOut: /max_statement_time exceeded/,
     set: (ms: number) => `/*M! set session max_statement_time = ${ms / 1000} */;`,
     reset: () => ['/*M! set session max_statement_time = default */;'],
   },
   sqlite: undefined,
 }
-/** The targets whose database cancels a statement that runs too long: not SQLite, not PGlite's single backend. */
-const keeps = (t: Target) => !!dialects[t.name] && t.label !== 'pglite'
 const sqlOf = (t: Target) => dialects[t.name]!
 
 /** The offline script of every revision in `files`, with `options`. */
@@ -57,12 +53,12 @@ const inOrder = (text: string, lines: string[]) => {
   expect(at).toEqual([...at].sort((a, b) => a - b))
 }
 
-describe.each(targets.filter(keeps))('statement timeouts in the offline script ($label)', (target) => {
+describe.each(targets.filter(keepsTimeouts))('statement timeouts in the offline script ($label)', (target) => {
   it('a script run by hand stops a revision that runs past its -- migrate:statement-timeout, with the database timeout error, not recorded', async () => {
     const db = await target.fresh()
     const text = await scriptOf(target, {
       '0001_t.sql': '-- migrate:up\ncreate table t (x int);\n',
-      '0002_slow.sql': `-- migrate:up\n-- migrate:statement-timeout 2s\ninsert into t values (1);\n${sqlOf(target).sleep(10)};\n`,
+      '0002_slow.sql': `-- migrate:up\n-- migrate:statement-timeout 2s\ninsert into t values (1);\n${sleepSql(target, 10)};\n`,
     })
     const error = await failure(db.exec(text))
     expect(error.message).toMatch(sqlOf(target).timedOut)
@@ -76,7 +72,7 @@ describe.each(targets.filter(keeps))('statement timeouts in the offline script (
     const files = {
       '0001_t.sql': '-- migrate:up\n-- migrate:statement-timeout 2s\ncreate table t (x int);\n',
       '0002_nt.sql': '-- migrate:up\n-- migrate:no-transaction\n-- migrate:statement-timeout 2s\ninsert into t values (1);\n',
-      '0003_slow.sql': `-- migrate:up\n${sqlOf(target).sleep(3)};\n`,
+      '0003_slow.sql': `-- migrate:up\n${sleepSql(target, 3)};\n`,
     }
     const text = await scriptOf(target, files)
     expect(section(text, '0003_slow')).not.toMatch(/statement_timeout|max_statement_time/)
@@ -110,7 +106,7 @@ describe.each(targets.filter(keeps))('statement timeouts in the offline script (
       target,
       {
         '0001_own.sql': '-- migrate:up\n-- migrate:statement-timeout 1min\ncreate table t (x int);\n',
-        '0002_slow.sql': `-- migrate:up\n${sqlOf(target).sleep(10)};\n`,
+        '0002_slow.sql': `-- migrate:up\n${sleepSql(target, 10)};\n`,
       },
       { statementTimeout: 2000 },
     )
@@ -122,7 +118,7 @@ describe.each(targets.filter(keeps))('statement timeouts in the offline script (
   })
 })
 
-describe.each(targets.filter((t) => !keeps(t)))('statement timeouts in the offline script where the database cannot keep them ($label)', (target) => {
+describe.each(targets.filter((t) => !keepsTimeouts(t)))('statement timeouts in the offline script where the database cannot keep them ($label)', (target) => {
   it('refuses a -- migrate:statement-timeout directive with INVALID_REVISION, as a run does', async () => {
     const db = await target.fresh()
     const dir = await revisions({ '0001_u.sql': '-- migrate:up\n-- migrate:statement-timeout 5min\ncreate table u (x int);\n' })

@@ -3,24 +3,18 @@ import { createMigrator } from '../../src/index.js'
 import { client, revisions } from '../helpers.js'
 import { eventually, failure, quiet } from './support.js'
 import { targets, type Target } from './targets.js'
+import { keepsTimeouts, sleepSql } from './timeouts.js'
 
-/** Per dialect: a statement that runs for `s` seconds, and the session's timeout setting as a value a query returns. */
-const dialects = {
-  postgres: { sleep: (s: number) => `select pg_sleep(${s})`, setting: `current_setting('statement_timeout')` },
-  mysql: { sleep: (s: number) => `select sleep(${s})`, setting: '@@session.max_statement_time' },
-  sqlite: undefined,
-}
-/** The targets whose database cancels a statement that runs too long: not SQLite, not PGlite's single backend. */
-const keeps = (t: Target) => !!dialects[t.name] && t.label !== 'pglite'
-const sqlOf = (t: Target) => dialects[t.name]!
+/** The session's timeout setting, as a value a query returns. */
+const setting = (t: Target) => (t.name === 'mysql' ? '@@session.max_statement_time' : `current_setting('statement_timeout')`)
 
 /** 0001 makes table t; 0002 writes a row to it and then sleeps (`head` goes right after its -- migrate:up line). */
 const slowSecond = (t: Target, seconds: number, head = '') => ({
   '0001_t.sql': '-- migrate:up\ncreate table t (x int);\n',
-  '0002_slow.sql': `-- migrate:up\n${head}insert into t values (1);\n${sqlOf(t).sleep(seconds)};\n`,
+  '0002_slow.sql': `-- migrate:up\n${head}insert into t values (1);\n${sleepSql(t, seconds)};\n`,
 })
 
-describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => {
+describe.each(targets.filter(keepsTimeouts))('statement timeouts ($label)', (target) => {
   it('fails a revision that runs past the statementTimeout option with STATEMENT_TIMEOUT, rolled back, the history without it', async () => {
     const db = await target.fresh()
     const dir = await revisions(slowSecond(target, 5))
@@ -35,7 +29,7 @@ describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => 
   it('leaves no table behind when the revision that timed out created one', async () => {
     const db = await target.fresh()
     // DDL commits implicitly on MySQL, so there the sleep comes first: a no-transaction revision whose first statement failed.
-    const body = target.transactionalDdl ? `create table u (x int);\n${sqlOf(target).sleep(5)};\n` : `${sqlOf(target).sleep(5)};\ncreate table u (x int);\n`
+    const body = target.transactionalDdl ? `create table u (x int);\n${sleepSql(target, 5)};\n` : `${sleepSql(target, 5)};\ncreate table u (x int);\n`
     const dir = await revisions({ '0001_u.sql': `-- migrate:up\n${body}` })
     const error = await failure(createMigrator({ ...db.connection, dir, statementTimeout: 2000, ...quiet }).run())
     expect(error.code).toBe('STATEMENT_TIMEOUT')
@@ -64,7 +58,7 @@ describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => 
   it('takes statementTimeout from a migrations entry, as a duration string', async () => {
     const db = await target.fresh()
     const error = await failure(
-      createMigrator({ ...db.connection, migrations: [{ id: '0001', name: 'slow', up: `${sqlOf(target).sleep(5)};`, statementTimeout: '2s' }], ...quiet }).run(),
+      createMigrator({ ...db.connection, migrations: [{ id: '0001', name: 'slow', up: `${sleepSql(target, 5)};`, statementTimeout: '2s' }], ...quiet }).run(),
     )
     expect(error).toMatchObject({ code: 'STATEMENT_TIMEOUT', revision: '0001' })
     expect(error.message).toContain("statement timeout of 2s (2000 ms, from the revision's statementTimeout)")
@@ -73,7 +67,7 @@ describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => 
   it('leaves a no-transaction revision that timed out after its first statement dirty, resumable', async () => {
     const db = await target.fresh()
     const dir = await revisions({
-      '0001_nt.sql': `-- migrate:up\n-- migrate:no-transaction\n-- migrate:statement-timeout 2s\ncreate table a (x int);\n${sqlOf(target).sleep(5)};\n`,
+      '0001_nt.sql': `-- migrate:up\n-- migrate:no-transaction\n-- migrate:statement-timeout 2s\ncreate table a (x int);\n${sleepSql(target, 5)};\n`,
     })
     const error = await failure(createMigrator({ ...db.connection, dir, ...quiet }).run())
     expect(error).toMatchObject({ code: 'STATEMENT_TIMEOUT', revision: '0001', line: 5 })
@@ -84,10 +78,10 @@ describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => 
 
   it('puts the session timeout back after a no-transaction revision, so the next revision runs under the server setting', async () => {
     const db = await target.fresh()
-    const [own] = await db.query<{ v: unknown }>(`select ${sqlOf(target).setting} as v`)
+    const [own] = await db.query<{ v: unknown }>(`select ${setting(target)} as v`)
     const dir = await revisions({
       '0001_nt.sql': '-- migrate:up\n-- migrate:no-transaction\n-- migrate:statement-timeout 30s\ncreate table seen (v varchar(40));\n',
-      '0002_read.sql': `-- migrate:up\ninsert into seen select ${sqlOf(target).setting};\n`,
+      '0002_read.sql': `-- migrate:up\ninsert into seen select ${setting(target)};\n`,
     })
     await createMigrator({ ...db.connection, dir, ...quiet }).run()
     expect(await db.query('select v from seen')).toEqual([{ v: String(own!.v) }])
@@ -114,7 +108,7 @@ describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => 
 
   it.skipIf(!target.processes)('reports a stop() during a revision with a timeout as ABORTED, not STATEMENT_TIMEOUT', async () => {
     const db = await target.fresh()
-    const dir = await revisions({ '0001_slow.sql': `-- migrate:up\n${sqlOf(target).sleep(30)};\n` })
+    const dir = await revisions({ '0001_slow.sql': `-- migrate:up\n${sleepSql(target, 30)};\n` })
     const m = createMigrator({ ...db.connection, dir, statementTimeout: 600_000, ...quiet })
     const run = failure(m.run())
     const activity =
@@ -127,7 +121,7 @@ describe.each(targets.filter(keeps))('statement timeouts ($label)', (target) => 
   })
 })
 
-describe.each(targets.filter((t) => !keeps(t)))('statement timeouts where the database cannot keep them ($label)', (target) => {
+describe.each(targets.filter((t) => !keepsTimeouts(t)))('statement timeouts where the database cannot keep them ($label)', (target) => {
   it('refuses the statementTimeout option with INVALID_OPTIONS, saying why, before anything runs', async () => {
     const db = await target.fresh()
     const dir = await revisions({ '0001_t.sql': '-- migrate:up\ncreate table t (x int);\n' })
